@@ -1,0 +1,17 @@
+"""``ecgformer bench <target>`` sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_bench_parser(commands: argparse._SubParsersAction) -> None:
+    """Register ``bench`` and its targets on the top-level parser."""
+    bench = commands.add_parser("bench", help="run a benchmark and print its table")
+    targets = bench.add_subparsers(dest="target", required=True)
+    from .ops import add_ops_parser
+    add_ops_parser(targets)
+    from .mixers import add_mixers_parser
+    add_mixers_parser(targets)
+    from .data import add_data_bench_parser
+    add_data_bench_parser(targets)

@@ -1,0 +1,110 @@
+"""Timing and peak-memory measurement shared by the benchmarks.
+
+CPU peak memory is the process's peak resident set size during the call above its resident size before
+the call (Linux: the peak is reset through ``/proc/self/clear_refs``), so it counts every allocation the
+call makes, temporaries inside fused kernels included. For that, glibc must hand freed blocks back to the
+system: :func:`peak_memory_mb` fixes malloc's mmap threshold at 64 KiB, which makes later allocations
+slower (page faults), so measure all times before the first memory measurement. On CUDA it is
+``torch.cuda.max_memory_allocated``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import platform
+import re
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+__all__ = ["median_ms", "peak_memory_mb", "machine_info"]
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_ms(fn: Callable[[], object], repeats: int = 5, warmup: int = 1,
+              device: torch.device = torch.device("cpu"), budget_s: float = 20.0) -> float:
+    """Median wall time of ``fn()`` in ms over ``repeats`` runs after ``warmup`` runs.
+
+    Slow calls stop early once at least 3 runs (or 1 when one run exceeds the budget) took ``budget_s``.
+    """
+    for _ in range(warmup):
+        fn()
+    _synchronize(device)
+    times: list[float] = []
+    while len(times) < repeats:
+        start = time.perf_counter()
+        fn()
+        _synchronize(device)
+        times.append(time.perf_counter() - start)
+        if sum(times) > budget_s and (len(times) >= 3 or times[0] > budget_s):
+            break
+    return 1000.0 * statistics.median(times)
+
+
+def _status_kb(field: str) -> int:
+    match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"/proc/self/status has no {field}")
+    return int(match.group(1))
+
+
+def _return_freed_memory_to_system() -> None:
+    """Make glibc serve blocks >= 64 KiB with mmap (unmapped on free) and trim its heap: RSS follows live memory."""
+    m_mmap_threshold = -3
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(m_mmap_threshold, 64 * 1024)
+    libc.malloc_trim(0)  # give back pages of blocks freed earlier, so reusing them shows in RSS
+
+
+def peak_memory_mb(fn: Callable[[], object], device: torch.device = torch.device("cpu")) -> float | None:
+    """Peak memory (MiB) that ``fn()`` allocates above what was in use before; None where unmeasurable."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+    try:
+        _return_freed_memory_to_system()
+        Path("/proc/self/clear_refs").write_text("5")  # resets the peak RSS (VmHWM) to the current RSS
+        before = _status_kb("VmRSS")
+    except OSError:
+        return None
+    fn()
+    return (_status_kb("VmHWM") - before) / 1024.0
+
+
+def machine_info() -> dict[str, object]:
+    """CPU/GPU, thread count, torch version and git commit for a benchmark's provenance."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                check=False, cwd=Path(__file__).parent).stdout.strip() or None
+    except OSError:
+        commit = None
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": cpu,
+        "threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "commit": commit,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }

@@ -1,0 +1,29 @@
+"""The ``ecgformer`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser with one sub-command per job."""
+    parser = argparse.ArgumentParser(prog="ecgformer", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    from .bench.cli import add_bench_parser
+    add_bench_parser(commands)
+    from .data.cli import add_data_parser
+    add_data_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

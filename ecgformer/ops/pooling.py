@@ -1,0 +1,70 @@
+"""Token pooling and pooled-KV attention (PVT v1/v2 spatial reduction, HiLo Lo-Fi, iFormer low frequency).
+
+Both poolings work for any ``N >= 1`` and export with dynamic length: the partial last window of a strided
+pool is averaged over its real tokens only, and adaptive pooling is a ``(M, N)`` averaging matrix built from
+the length (O(N * M), linear in N for a fixed number of output tokens ``M``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .windows import pad_to_multiple
+
+__all__ = ["pool_tokens", "pooled_kv_attention"]
+
+
+def _average_windows(x: Tensor, pool_size: int) -> Tensor:
+    """Mean over non-overlapping windows of ``pool_size`` tokens along dim -2; last window may be partial."""
+    length = x.shape[-2]
+    padded, _ = pad_to_multiple(x, pool_size, dim=-2)
+    windows = padded.unflatten(-2, (-1, pool_size)).sum(-2)
+    counts = torch.clamp(length - torch.arange(0, padded.shape[-2], pool_size, device=x.device), max=pool_size)
+    return windows / counts.to(x.dtype)[:, None]
+
+
+def _adaptive_average(x: Tensor, num_tokens: int) -> Tensor:
+    """``adaptive_avg_pool1d`` along dim -2 (same bin edges) as an averaging matrix product."""
+    length = x.shape[-2]
+    bins = torch.arange(num_tokens, device=x.device)
+    start = (bins * length) // num_tokens
+    end = ((bins + 1) * length + num_tokens - 1) // num_tokens
+    positions = torch.arange(length, device=x.device)
+    inside = (positions[None, :] >= start[:, None]) & (positions[None, :] < end[:, None])
+    weights = inside.to(x.dtype) / (end - start).clamp(min=1).to(x.dtype)[:, None]
+    return weights @ x
+
+
+def pool_tokens(x: Tensor, pool_size: int | None = None, num_tokens: int | None = None) -> Tensor:
+    """Average-pool tokens along dim -2 of ``(..., N, C)``.
+
+    Give exactly one of ``pool_size`` (non-overlapping windows, ``ceil(N / pool_size)`` outputs) or
+    ``num_tokens`` (adaptive pooling to a fixed count, as PVT v2's linear SRA).
+    """
+    if (pool_size is None) == (num_tokens is None):
+        raise ValueError("give exactly one of pool_size or num_tokens")
+    if pool_size is not None:
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise ValueError(f"pool_size must be an int >= 1, got {pool_size!r}")
+        return x if pool_size == 1 else _average_windows(x, pool_size)
+    if isinstance(num_tokens, bool) or not isinstance(num_tokens, int) or num_tokens < 1:
+        raise ValueError(f"num_tokens must be an int >= 1, got {num_tokens!r}")
+    return _adaptive_average(x, num_tokens)
+
+
+def pooled_kv_attention(q: Tensor, k: Tensor, v: Tensor, pool_size: int | None = None,
+                        num_tokens: int | None = None, attn_bias: Tensor | None = None) -> Tensor:
+    """Attention of full-length queries ``(B, H, N, D)`` over average-pooled keys and values.
+
+    ``k`` and ``v`` ``(B, H, N_kv, D)`` are pooled by :func:`pool_tokens`; an optional additive
+    ``attn_bias`` broadcastable to ``(B, H, N, M)`` is added to the logits. Scale ``D ** -0.5``.
+    """
+    if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
+        raise ValueError(f"q, k, v must be 4-D (B, H, N, D); got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+    if k.shape != v.shape or k.shape[:2] != q.shape[:2] or k.shape[-1] != q.shape[-1]:
+        raise ValueError(f"k and v must share shape (B, H, N_kv, D) with q's B, H, D; got q {tuple(q.shape)}, "
+                         f"k {tuple(k.shape)}, v {tuple(v.shape)}")
+    k, v = pool_tokens(k, pool_size, num_tokens), pool_tokens(v, pool_size, num_tokens)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias)

@@ -1,0 +1,152 @@
+"""local_attention backends against a brute-force reference written here from the definition."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from ecgformer.ops import local_attention
+from ecgformer.ops import flex_backend
+
+LENGTHS = (1, 2, 7, 64, 257, 1000)
+KERNELS = (1, 3, 5, 9, 17, 33, 65)
+DILATIONS = (1, 2, 3, 5, 8)
+
+
+def neighbours(length: int, kernel_size: int, dilation: int, causal: bool) -> list[list[int]]:
+    """For every token, the token indices it attends to, by the definition (explicit loops)."""
+    result = []
+    for i in range(length):
+        group = list(range(i % dilation, length, dilation))
+        p = i // dilation
+        if causal:
+            window = range(max(0, p - kernel_size + 1), p + 1)
+        elif len(group) <= kernel_size:
+            window = range(len(group))
+        else:
+            start = min(max(p - kernel_size // 2, 0), len(group) - kernel_size)
+            window = range(start, start + kernel_size)
+        result.append([group[j] for j in window])
+    return result
+
+
+def brute_force(q, k, v, kernel_size, dilation, causal, rpb):
+    """Dense float64 attention with a mask (and bias) filled pair by pair from :func:`neighbours`."""
+    length, dim = q.shape[2], q.shape[3]
+    pairs = [(i, j) for i, keys in enumerate(neighbours(length, kernel_size, dilation, causal)) for j in keys]
+    rows, cols = torch.tensor(pairs).T
+    bias = torch.full((q.shape[1], length, length), float("-inf"), dtype=torch.float64)
+    offsets = (cols - rows) // dilation + kernel_size - 1  # key - query in group steps
+    bias[:, rows, cols] = 0.0 if rpb is None else rpb[:, offsets].double()
+    logits = q.double() @ k.double().transpose(-1, -2) * dim ** -0.5 + bias
+    return logits.softmax(-1) @ v.double()
+
+
+def make_inputs(length, kernel_size, with_rpb, seed=0, batch=2, heads=2, dim=8):
+    gen = torch.Generator().manual_seed(seed + 7919 * length + kernel_size)
+    q, k, v = (torch.randn(batch, heads, length, dim, generator=gen) for _ in range(3))
+    rpb = torch.randn(heads, 2 * kernel_size - 1, generator=gen) if with_rpb else None
+    return q, k, v, rpb
+
+
+CASES = [
+    pytest.param(n, ks, d, causal, rpb, id=f"N{n}-K{ks}-d{d}-{'causal' if causal else 'full'}-{'rpb' if rpb else 'norpb'}")
+    for n, ks, d, causal, rpb in itertools.product(LENGTHS, KERNELS, DILATIONS, (False, True), (False, True))
+    # the long sequence only with a subset of kernels to keep CI time in check
+    if n < 1000 or ks in (1, 9, 65)
+]
+
+
+@pytest.mark.parametrize("backend", ["torch", "reference"])
+@pytest.mark.parametrize("length,kernel_size,dilation,causal,with_rpb", CASES)
+def test_matches_brute_force(backend, length, kernel_size, dilation, causal, with_rpb):
+    q, k, v, rpb = make_inputs(length, kernel_size, with_rpb)
+    leaves = [t.clone().requires_grad_() for t in (q, k, v)] + ([rpb.clone().requires_grad_()] if with_rpb else [])
+    out = local_attention(*leaves[:3], kernel_size, dilation, causal, leaves[3] if with_rpb else None,
+                          backend=backend, block_size=16 if backend == "torch" else None)
+    ref_leaves = [t.double().requires_grad_() for t in (q, k, v)] + ([rpb.double().requires_grad_()] if with_rpb else [])
+    ref = brute_force(*ref_leaves[:3], kernel_size, dilation, causal, ref_leaves[3] if with_rpb else None)
+    torch.testing.assert_close(out.double(), ref.detach(), atol=1e-5, rtol=1e-5)
+    grad_out = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    out.backward(grad_out)
+    ref.backward(grad_out.double())
+    for name, leaf, ref_leaf in zip("qkvr", leaves, ref_leaves):
+        torch.testing.assert_close(leaf.grad.double(), ref_leaf.grad, atol=1e-5, rtol=1e-5, msg=f"grad {name}")
+
+
+@pytest.mark.parametrize("block_size", [1, 8, 32, 100])
+def test_torch_backend_block_size_does_not_change_result(block_size):
+    q, k, v, rpb = make_inputs(300, 33, True)
+    ref = brute_force(q, k, v, 33, 3, False, rpb)
+    out = local_attention(q, k, v, 33, 3, False, rpb, backend="torch", block_size=block_size)
+    torch.testing.assert_close(out.double(), ref, atol=1e-5, rtol=1e-5)
+
+
+def _eager_flex():
+    from torch.nn.attention.flex_attention import flex_attention
+    return flex_attention
+
+
+FLEX_CASES = [c for c in CASES if c.values[0] <= 257]
+
+
+@pytest.mark.filterwarnings("ignore:flex_attention called without torch.compile")
+@pytest.mark.parametrize("length,kernel_size,dilation,causal,with_rpb", FLEX_CASES)
+def test_flex_mask_and_bias_match_brute_force(monkeypatch, length, kernel_size, dilation, causal, with_rpb):
+    """The flex backend's mask_mod / score_mod, through FlexAttention's eager path (no compile per case)."""
+    monkeypatch.setattr(flex_backend, "_compiled_flex", _eager_flex)
+    q, k, v, rpb = make_inputs(length, kernel_size, with_rpb)
+    with torch.no_grad():
+        out = local_attention(q, k, v, kernel_size, dilation, causal, rpb, backend="flex")
+    torch.testing.assert_close(out.double(), brute_force(q, k, v, kernel_size, dilation, causal, rpb),
+                               atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("length,kernel_size,dilation,causal,with_rpb",
+                         [(1, 3, 1, False, False), (257, 65, 1, False, True), (1000, 9, 8, True, False),
+                          (1000, 65, 4, False, True)])
+def test_flex_compiled_forward_matches_brute_force(length, kernel_size, dilation, causal, with_rpb):
+    q, k, v, rpb = make_inputs(length, kernel_size, with_rpb)
+    with torch.no_grad():
+        out = local_attention(q, k, v, kernel_size, dilation, causal, rpb, backend="flex")
+    torch.testing.assert_close(out.double(), brute_force(q, k, v, kernel_size, dilation, causal, rpb),
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_flex_refuses_cpu_backward():
+    q, k, v, _ = make_inputs(16, 3, False)
+    with pytest.raises(RuntimeError, match="no CPU backward"):
+        local_attention(q.requires_grad_(), k, v, 3, backend="flex")
+
+
+def test_auto_uses_torch_on_cpu_for_training_and_inference():
+    q, k, v, rpb = make_inputs(100, 9, True)
+    ref = brute_force(q, k, v, 9, 2, False, rpb)
+    with torch.no_grad():
+        torch.testing.assert_close(local_attention(q, k, v, 9, 2, rpb=rpb).double(), ref, atol=1e-5, rtol=1e-5)
+    out = local_attention(q.requires_grad_(), k, v, 9, 2, rpb=rpb)
+    out.sum().backward()
+    assert q.grad is not None
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"kernel_size": 4}, "kernel_size"),
+    ({"kernel_size": 0}, "kernel_size"),
+    ({"kernel_size": -3}, "kernel_size"),
+    ({"kernel_size": 3.0}, "kernel_size"),
+    ({"dilation": 0}, "dilation"),
+    ({"dilation": 1.5}, "dilation"),
+    ({"rpb": torch.zeros(2, 4)}, "rpb"),
+    ({"rpb": torch.zeros(3, 5)}, "rpb"),
+    ({"k": torch.zeros(2, 2, 9, 8)}, "same shape"),
+    ({"v": torch.zeros(2, 2, 10, 4)}, "same shape"),
+    ({"q": torch.zeros(2, 10, 8), "k": torch.zeros(2, 10, 8), "v": torch.zeros(2, 10, 8)}, "q must be a 4-D"),
+    ({"backend": "cuda-magic"}, "backend"),
+])
+def test_bad_arguments_raise_value_error_naming_them(kwargs, match):
+    args = {"q": torch.zeros(2, 2, 10, 8), "k": torch.zeros(2, 2, 10, 8), "v": torch.zeros(2, 2, 10, 8),
+            "kernel_size": 3, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        local_attention(**args)
