@@ -1,0 +1,370 @@
+"""The reader interface shared by every dataset, cache and derived (window/beat) dataset.
+
+A *source* has ``record_ids``, ``classes``, a ``labels`` matrix ``(n, C)``, ``folds``, per-record
+``metadata`` (a pandas DataFrame with at least ``fs`` and ``n_samples``), the ``skipped`` report,
+and ``load(i, start, stop)`` returning an :class:`~ecgformer.data.wfdb_io.EcgRecord`.
+:class:`WfdbReader` builds one from WFDB files on disk, checking each record as it goes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .errors import DataError, EmptySplitError, OnError, RecordError, Skipped, handle_problem
+from .labels import TEST_FOLDS, TRAIN_FOLDS, VAL_FOLDS, label_counts, multi_hot
+from .leads import canonical_order, normalize_lead_name, resolve_leads
+from .wfdb_io import EcgRecord, WfdbHeader, check_data_files, load_wfdb_record, read_header
+
+__all__ = ["LabelledSource", "SubsetSource", "WfdbReader", "Candidate", "Unlabelled", "data_root", "dataset_root"]
+
+Unlabelled = Literal["raise", "skip", "keep"]
+
+
+def data_root() -> Path:
+    """Root of the PhysioNet data: ``$ECGFORMER_DATA``, else ``../shared/data`` beside the repository."""
+    env = os.environ.get("ECGFORMER_DATA")
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def dataset_root(folder: str, root: str | Path | None) -> Path:
+    """``root`` if given, else ``data_root() / folder``."""
+    return Path(root).expanduser() if root is not None else data_root() / folder
+
+
+class LabelledSource:
+    """Common behaviour of readers, caches and derived datasets (splits, counts, summary)."""
+
+    name: str = "source"
+    task: str = ""
+    record_ids: list[str]
+    classes: list[str]
+    labels: np.ndarray
+    folds: np.ndarray
+    metadata: pd.DataFrame
+    skipped: list[Skipped]
+    on_error: OnError = "raise"
+
+    def __len__(self) -> int:
+        return len(self.record_ids)
+
+    def load(self, i: int, start: int | None = None, stop: int | None = None) -> EcgRecord:
+        """Record ``i`` (samples ``[start, stop)``) as float32 mV ``(leads, T)``."""
+        raise NotImplementedError
+
+    def index_of(self, record_id: str) -> int:
+        """Position of ``record_id``; ``KeyError`` naming it when absent."""
+        try:
+            return self.record_ids.index(record_id)
+        except ValueError:
+            raise KeyError(f"{self.name}: no record {record_id!r}") from None
+
+    def _split_mask(self, name: str) -> np.ndarray | None:
+        """Hook for named splits beyond train/val/test/all (e.g. MIT-BIH ``DS1``)."""
+        return None
+
+    def split(self, which: str | Iterable[int]) -> np.ndarray:
+        """Indices of a split: ``"train"`` (folds 1-8), ``"val"`` (9), ``"test"`` (10), ``"all"``,
+        a named split of the dataset, or an iterable of fold numbers.
+
+        Raises :class:`EmptySplitError` when the split selects no record.
+        """
+        if isinstance(which, str):
+            named = {"train": TRAIN_FOLDS, "val": VAL_FOLDS, "test": TEST_FOLDS}
+            mask = self._split_mask(which)
+            if mask is None:
+                if which == "all":
+                    mask = np.ones(len(self), dtype=bool)
+                elif which in named:
+                    mask = np.isin(self.folds, named[which])
+                else:
+                    raise ValueError(f"{self.name}: unknown split {which!r}")
+            label = which
+        else:
+            folds = [int(f) for f in which]
+            mask = np.isin(self.folds, folds)
+            label = f"folds {folds}"
+        indices = np.flatnonzero(mask)
+        if len(indices) == 0:
+            raise EmptySplitError(f"{self.name} (task {self.task}): split {label} selects no record "
+                                  f"out of {len(self)}")
+        return indices
+
+    def label_counts(self, indices: Sequence[int] | None = None) -> dict[str, int]:
+        """Records per class (over ``indices`` if given)."""
+        labels = self.labels if indices is None else self.labels[np.asarray(indices)]
+        return label_counts(labels, self.classes)
+
+    def sampling_rates(self) -> dict[float, int]:
+        """``{rate: number of records}``."""
+        counts = self.metadata["fs"].value_counts().sort_index()
+        return {float(rate): int(n) for rate, n in counts.items()}
+
+    @property
+    def fs(self) -> float | None:
+        """The sampling rate shared by every record, or ``None`` when rates differ."""
+        rates = self.sampling_rates()
+        return next(iter(rates)) if len(rates) == 1 else None
+
+    def subset(self, indices: Sequence[int]) -> SubsetSource:
+        """A view of the records at ``indices`` (same interface; cacheable when this source is)."""
+        return SubsetSource(self, indices)
+
+    def _drop(self, keep: np.ndarray) -> None:
+        """Keep only the records where ``keep`` is true (subclasses extend for their own arrays)."""
+        self.record_ids = [r for r, k in zip(self.record_ids, keep) if k]
+        self.labels = self.labels[keep]
+        self.folds = self.folds[keep]
+        self.metadata = self.metadata[keep]
+
+    def validate(self, progress: bool = False) -> list[Skipped]:
+        """Load every record once; a record that fails raises, or (``on_error="skip"``) is dropped and
+        reported. Returns the records dropped by this pass."""
+        failed: list[Skipped] = []
+        keep = np.ones(len(self), dtype=bool)
+        for i in tqdm(range(len(self)), desc=f"checking {self.name}", disable=not progress, leave=False):
+            try:
+                self.load(i)
+            except RecordError as exc:
+                handle_problem(self.on_error, exc.record, exc.problem, failed)
+                keep[i] = False
+        if failed:
+            self._drop(keep)
+            self.skipped.extend(failed)
+        return failed
+
+    def summary(self, load: bool = True, progress: bool = False) -> dict[str, Any]:
+        """JSON-ready report: records loaded and skipped (with reasons), classes, label counts,
+        sampling rates, lengths. ``load`` reads every signal first (see :meth:`validate`)."""
+        if load:
+            self.validate(progress=progress)
+        seconds = (self.metadata["n_samples"] / self.metadata["fs"]).to_numpy(dtype=float)
+        return {
+            "dataset": self.name,
+            "task": self.task,
+            "records": len(self),
+            "skipped": [s.to_dict() for s in self.skipped],
+            "classes": list(self.classes),
+            "label_counts": self.label_counts(),
+            "sampling_rates": {f"{rate:g}": n for rate, n in self.sampling_rates().items()},
+            "length_s": ({"min": float(seconds.min()), "median": float(np.median(seconds)),
+                          "max": float(seconds.max())} if len(seconds) else {}),
+            "signals_checked": bool(load),
+        }
+
+
+class SubsetSource(LabelledSource):
+    """Some records of another source, in the given order."""
+
+    def __init__(self, parent: LabelledSource, indices: Sequence[int]) -> None:
+        self.parent = parent
+        self.indices = np.asarray(indices, dtype=np.int64)
+        if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= len(parent)):
+            raise IndexError(f"{parent.name}: subset index out of range 0..{len(parent) - 1}")
+        self.name, self.task, self.on_error = parent.name, parent.task, parent.on_error
+        self.classes = list(parent.classes)
+        self.record_ids = [parent.record_ids[i] for i in self.indices]
+        self.labels = parent.labels[self.indices]
+        self.folds = parent.folds[self.indices]
+        self.metadata = parent.metadata.iloc[self.indices]
+        self.skipped = list(parent.skipped)
+
+    def load(self, i: int, start: int | None = None, stop: int | None = None) -> EcgRecord:
+        """Record ``i`` of the subset."""
+        return self.parent.load(int(self.indices[i]), start, stop)
+
+    def _split_mask(self, name: str) -> np.ndarray | None:
+        mask = self.parent._split_mask(name)
+        return None if mask is None else np.asarray(mask)[self.indices]
+
+    def source_files(self, i: int) -> list[Path]:
+        """Files of record ``i`` (as the parent reports them)."""
+        files = getattr(self.parent, "source_files", None)
+        return files(int(self.indices[i])) if files else []
+
+    def label_files(self) -> list[Path]:
+        """The parent's label files."""
+        files = getattr(self.parent, "label_files", None)
+        return files() if files else []
+
+    def config(self) -> dict[str, Any]:
+        """The parent's configuration plus the selected record ids."""
+        parent_config = getattr(self.parent, "config", None)
+        if parent_config is None:
+            raise TypeError(f"{type(self.parent).__name__} has no config(); it cannot be cached")
+        return {**parent_config(), "subset": list(self.record_ids)}
+
+
+@dataclass
+class Candidate:
+    """A record found by a reader's scan, before the shared checks.
+
+    ``problem`` is a source-level problem found while scanning (missing label, unknown code);
+    ``unlabelled`` is set when the record is fine but the task maps it to no class.
+    """
+
+    record_id: str
+    header_path: Path | None
+    labels: tuple[str, ...] = ()
+    fold: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None
+    unlabelled: str | None = None
+
+    def assign(self, labels: Iterable[str], empty_reason: str) -> None:
+        """Set the (sorted, distinct) labels; an empty set is marked unlabelled with ``empty_reason``."""
+        self.labels = tuple(sorted(set(labels)))
+        if not self.labels:
+            self.unlabelled = empty_reason
+
+
+class WfdbReader(LabelledSource):
+    """A dataset of WFDB records on disk; subclasses implement :meth:`_scan`.
+
+    Construction parses every header and checks, per record: header present and readable, data
+    files present and not truncated, sampling rate as expected, lead names known, requested leads
+    present, label set not empty. ``on_error="raise"`` (default) raises :class:`RecordError` at
+    the first problem; ``"skip"`` leaves the record out and lists it in :attr:`skipped`.
+    ``unlabelled`` says what to do with a valid record that the task maps to no class:
+    ``"raise"``, ``"skip"`` (listed in :attr:`skipped`) or ``"keep"`` (an all-zero label row).
+    NaN samples are found when a record is loaded (:meth:`load`, :meth:`validate`, the cache).
+    """
+
+    tasks: ClassVar[tuple[str, ...]] = ()
+    folder: ClassVar[str] = ""
+
+    def __init__(self, root: str | Path | None, *, task: str, leads: str | Sequence[str] | None = None,
+                 expected_fs: float | None = None, on_error: OnError = "raise",
+                 unlabelled: Unlabelled = "raise", progress: bool = False) -> None:
+        self.root = dataset_root(self.folder, root)
+        if not self.root.is_dir():
+            raise DataError(f"{self.name}: data folder {self.root} does not exist "
+                            f"(set $ECGFORMER_DATA or pass root=)")
+        if task not in self.tasks:
+            raise ValueError(f"{self.name}: unknown task {task!r}; tasks: {', '.join(self.tasks)}")
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        if unlabelled not in ("raise", "skip", "keep"):
+            raise ValueError(f"unlabelled must be 'raise', 'skip' or 'keep', got {unlabelled!r}")
+        self.task = task
+        self.lead_request = resolve_leads(leads)
+        self.expected_fs = expected_fs
+        self.on_error = on_error
+        self.unlabelled = unlabelled
+        self.skipped = []
+        classes, candidates = self._scan()
+        self.classes = list(classes)
+        self._build(candidates, progress)
+
+    def _scan(self) -> tuple[list[str], list[Candidate]]:
+        """The task's classes and one :class:`Candidate` per record found; implemented per dataset."""
+        raise NotImplementedError
+
+    def _check(self, cand: Candidate) -> WfdbHeader:
+        """The shared per-record checks; returns the parsed header or raises :class:`RecordError`."""
+        if cand.problem:
+            raise RecordError(cand.record_id, cand.problem)
+        if cand.header_path is None:
+            raise RecordError(cand.record_id, "no header file found")
+        header = read_header(cand.header_path, cand.record_id)
+        n_samples = check_data_files(header, cand.record_id)
+        if header.n_samples is None:
+            header = replace(header, n_samples=n_samples)
+        if self.expected_fs is not None and abs(header.fs - self.expected_fs) > 1e-6:
+            raise RecordError(cand.record_id, f"sampling rate {header.fs:g} Hz, expected {self.expected_fs:g} Hz")
+        names = []
+        for description in header.descriptions:
+            canon = normalize_lead_name(description)
+            if canon is None:
+                raise RecordError(cand.record_id, f"unknown lead name {description!r} in {header.path.name}")
+            names.append(canon)
+        missing = [lead for lead in self.lead_request or () if lead not in names]
+        if missing:
+            raise RecordError(cand.record_id, f"requested lead {missing[0]} missing (record has {', '.join(names)})")
+        if not cand.labels and cand.unlabelled is None:
+            raise RecordError(cand.record_id, "empty label set")
+        return header
+
+    def _build(self, candidates: list[Candidate], progress: bool) -> None:
+        ids, headers, label_sets, folds, metas = [], [], [], [], []
+        seen: set[str] = set()
+        for cand in tqdm(candidates, desc=f"scanning {self.name}", disable=not progress, leave=False):
+            if cand.record_id in seen:
+                raise DataError(f"{self.name}: record id {cand.record_id} appears twice under {self.root}")
+            seen.add(cand.record_id)
+            try:
+                header = self._check(cand)
+            except RecordError as exc:
+                handle_problem(self.on_error, exc.record, exc.problem, self.skipped)
+                continue
+            if not cand.labels:
+                if self.unlabelled != "keep":
+                    handle_problem("raise" if self.unlabelled == "raise" else "skip",
+                                   cand.record_id, cand.unlabelled or "empty label set", self.skipped)
+                    continue
+            ids.append(cand.record_id)
+            headers.append(header)
+            label_sets.append(cand.labels)
+            folds.append(cand.fold)
+            metas.append({"fs": header.fs, "n_samples": header.n_samples, "n_leads": header.n_sig, **cand.meta})
+        if not ids:
+            reasons = "; ".join(f"{s.record}: {s.reason}" for s in self.skipped[:3])
+            raise DataError(f"{self.name}: no usable record under {self.root} "
+                            f"({len(self.skipped)} skipped{': ' + reasons if reasons else ''})")
+        self.record_ids = ids
+        self.headers = headers
+        self.labels = multi_hot(label_sets, self.classes)
+        self.folds = np.asarray(folds, dtype=np.int64)
+        self.metadata = pd.DataFrame(metas, index=pd.Index(ids, name="record_id"))
+
+    def _drop(self, keep: np.ndarray) -> None:
+        super()._drop(keep)
+        self.headers = [h for h, k in zip(self.headers, keep) if k]
+
+    @property
+    def leads(self) -> tuple[str, ...] | None:
+        """The leads every loaded record has (requested ones, or the first record's own)."""
+        if self.lead_request is not None:
+            return self.lead_request
+        return self.load_leads(0)
+
+    def load_leads(self, i: int) -> tuple[str, ...]:
+        """Canonical lead names of record ``i`` in the order :meth:`load` returns them."""
+        if self.lead_request is not None:
+            return self.lead_request
+        return tuple(canonical_order([normalize_lead_name(d) or d for d in self.headers[i].descriptions]))
+
+    def load(self, i: int, start: int | None = None, stop: int | None = None) -> EcgRecord:
+        """Record ``i`` as float32 mV ``(leads, T)`` in canonical lead order (or the requested leads)."""
+        return load_wfdb_record(self.headers[i], self.record_ids[i], self.lead_request,
+                                start or 0, stop)
+
+    def source_files(self, i: int) -> list[Path]:
+        """Files record ``i`` is read from (header and data files)."""
+        return [self.headers[i].path, *self.headers[i].data_files()]
+
+    def label_files(self) -> list[Path]:
+        """Dataset-level files the labels come from (csv tables); overridden per dataset."""
+        return []
+
+    def config(self) -> dict[str, Any]:
+        """Everything that determines what :meth:`load` and :attr:`labels` return (for cache keys)."""
+        return {"dataset": self.name, "root": str(self.root.resolve()), "task": self.task,
+                "leads": list(self.lead_request) if self.lead_request else None,
+                "expected_fs": self.expected_fs, "classes": list(self.classes),
+                "unlabelled": self.unlabelled}
+
+    def summary(self, load: bool = True, progress: bool = False) -> dict[str, Any]:
+        """See :meth:`LabelledSource.summary`; adds the data folder."""
+        out = super().summary(load=load, progress=progress)
+        out["root"] = str(self.root)
+        return out

@@ -1,0 +1,203 @@
+"""PyTorch datasets and the LightningDataModule over any source (reader, cache, derived, synthetic)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .augment import Augment
+from .base import LabelledSource
+from .cache import RecordCache
+from .preprocess import Preprocess, fixed_length, sliding_windows
+
+__all__ = ["EcgDataset", "EcgDataModule", "collate_ecg", "seed_worker"]
+
+Crop = Literal["random", "center", "start", "sliding", "none"]
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: seed numpy and ``random`` from the worker's torch seed, which
+    differs per worker and per epoch and derives from the loader's generator."""
+    seed = torch.initial_seed() % 2 ** 32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+class EcgDataset(Dataset):
+    """Items ``{"x": (leads, T) float32, "y": (C,) float32, "index": int}`` from a source.
+
+    ``length`` (samples, after ``preprocess``) crops/pads with ``crop``: ``random`` (training),
+    ``center``/``start`` (evaluation), ``sliding`` (``x`` becomes ``(windows, leads, length)`` for
+    test-time averaging, windows every ``stride`` samples) or ``none`` (native length; batches are
+    padded by :func:`collate_ecg`). ``augment`` runs after preprocessing and cropping. Random draws
+    come from a generator seeded by ``seed`` (main process) or by the worker seed.
+    """
+
+    def __init__(self, source: LabelledSource, indices: Sequence[int] | None = None, *, length: int | None = None,
+                 crop: Crop = "center", stride: int | None = None, preprocess: Preprocess | None = None,
+                 augment: Augment | None = None, seed: int = 0) -> None:
+        if crop != "none" and length is None:
+            raise ValueError(f"crop={crop!r} needs a length (or use crop='none')")
+        self.source = source
+        self.indices = np.arange(len(source)) if indices is None else np.asarray(indices, dtype=np.int64)
+        self.length, self.crop, self.stride = length, crop, stride
+        self.preprocess, self.augment, self.seed = preprocess, augment, seed
+        self._rng: np.random.Generator | None = None
+        self._rng_seed: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def _generator(self) -> np.random.Generator:
+        info = torch.utils.data.get_worker_info()
+        seed = self.seed if info is None else int(info.seed % 2 ** 63)
+        if self._rng is None or self._rng_seed != seed:
+            self._rng, self._rng_seed = np.random.default_rng([self.seed, seed]), seed
+        return self._rng
+
+    def __getitem__(self, k: int) -> dict[str, Any]:
+        i = int(self.indices[k])
+        record = self.source.load(i)
+        x, fs = record.signal, record.fs
+        if self.preprocess is not None:
+            x, fs = self.preprocess(x, fs, record.leads)
+        rng = self._generator()
+        if self.crop == "sliding":
+            assert self.length is not None
+            x = sliding_windows(x, self.length, self.stride)
+            if self.augment is not None:
+                x = np.stack([self.augment(w, fs, rng) for w in x])
+        else:
+            if self.crop != "none":
+                assert self.length is not None
+                x = fixed_length(x, self.length, self.crop, rng if self.crop == "random" else None)
+            if self.augment is not None:
+                x = self.augment(x, fs, rng)
+        return {"x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+                "y": torch.from_numpy(self.source.labels[i].astype(np.float32)), "index": i}
+
+
+def collate_ecg(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Stack items; pad variable lengths at the end (``lengths`` and ``mask`` tell the real extent).
+
+    Sliding-window items are flattened: ``x`` is ``(total_windows, leads, length)`` and ``owner``
+    maps each window to its item in ``y``/``index`` (average predictions with ``index_add_``).
+    """
+    y = torch.stack([item["y"] for item in batch])
+    index = torch.tensor([item["index"] for item in batch], dtype=torch.long)
+    if batch[0]["x"].dim() == 3:
+        owner = torch.cat([torch.full((item["x"].shape[0],), k, dtype=torch.long) for k, item in enumerate(batch)])
+        return {"x": torch.cat([item["x"] for item in batch]), "y": y, "index": index, "owner": owner}
+    lengths = torch.tensor([item["x"].shape[-1] for item in batch], dtype=torch.long)
+    longest = int(lengths.max())
+    x = torch.zeros(len(batch), batch[0]["x"].shape[0], longest)
+    for k, item in enumerate(batch):
+        x[k, :, : item["x"].shape[-1]] = item["x"]
+    mask = torch.arange(longest)[None, :] < lengths[:, None]
+    return {"x": x, "y": y, "index": index, "lengths": lengths, "mask": mask}
+
+
+class EcgDataModule(L.LightningDataModule):
+    """Train/val/test loaders over any source.
+
+    ``source`` is a source or a zero-argument factory (built in :meth:`setup`). With ``cache``
+    (``True`` for the default folder, or a folder) the preprocessed records come from a
+    :class:`RecordCache`; otherwise ``preprocess`` runs per item. ``length_s`` fixes the input
+    length (random crops for training, ``eval_crop`` for evaluation); ``None`` keeps native
+    lengths and pads per batch. ``splits`` maps stage -> split (a name or fold list) of the source.
+    """
+
+    def __init__(self, source: LabelledSource | Callable[[], LabelledSource], *, preprocess: Preprocess | None = None,
+                 cache: bool | str | Path = False, length_s: float | None = 10.0, batch_size: int = 32,
+                 num_workers: int = 0, augment: Augment | None = None,
+                 eval_crop: Literal["center", "start", "sliding"] = "center", eval_stride_s: float | None = None,
+                 splits: dict[str, str | Sequence[int]] | None = None, seed: int = 0, pin_memory: bool = False,
+                 drop_last: bool = False) -> None:
+        super().__init__()
+        self._source_arg = source
+        self.preprocess, self.cache, self.length_s = preprocess, cache, length_s
+        self.batch_size, self.num_workers, self.augment = batch_size, num_workers, augment
+        self.eval_crop, self.eval_stride_s = eval_crop, eval_stride_s
+        self.splits = dict(splits) if splits is not None else {"train": "train", "val": "val", "test": "test"}
+        self.seed, self.pin_memory, self.drop_last = seed, pin_memory, drop_last
+        self.source: LabelledSource | None = None
+        self.datasets: dict[str, EcgDataset] = {}
+
+    def _resolve_source(self) -> LabelledSource:
+        source = self._source_arg() if callable(self._source_arg) and not isinstance(self._source_arg, LabelledSource) \
+            else self._source_arg
+        if self.cache:
+            folder = None if self.cache is True else Path(self.cache)
+            return RecordCache.open_or_build(source, self.preprocess, folder)
+        return source
+
+    def setup(self, stage: str | None = None) -> None:
+        """Build the source (and cache) once, then one dataset per configured split."""
+        if self.source is None:
+            self.source = self._resolve_source()
+        source = self.source
+        per_item = None if self.cache else self.preprocess
+        fs = self.output_fs
+        length = None if self.length_s is None else int(round(self.length_s * fs))
+        stride = None if self.eval_stride_s is None else int(round(self.eval_stride_s * fs))
+        for name, split in self.splits.items():
+            if name in self.datasets:
+                continue
+            train = name == "train"
+            crop: Crop = "none" if length is None else ("random" if train else self.eval_crop)
+            self.datasets[name] = EcgDataset(source, source.split(split), length=length, crop=crop, stride=stride,
+                                             preprocess=per_item, augment=self.augment if train else None,
+                                             seed=self.seed)
+
+    @property
+    def output_fs(self) -> float:
+        """Sampling rate of the batches."""
+        if self.preprocess is not None and self.preprocess.fs is not None:
+            return float(self.preprocess.fs)
+        assert self.source is not None, "call setup() first"
+        fs = self.source.fs
+        if fs is None:
+            raise ValueError(f"{self.source.name}: records have several sampling rates "
+                             f"{sorted(self.source.sampling_rates())}; pass Preprocess(fs=...)")
+        return fs
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names (label columns)."""
+        assert self.source is not None, "call setup() first"
+        return list(self.source.classes)
+
+    def pos_weight(self) -> torch.Tensor:
+        """``negatives / positives`` per class on the training split (for BCE ``pos_weight``)."""
+        labels = self.source.labels[self.datasets["train"].indices] if self.source is not None else None
+        assert labels is not None, "call setup() first"
+        positives = labels.sum(axis=0).astype(np.float64)
+        return torch.tensor((len(labels) - positives) / np.maximum(positives, 1.0), dtype=torch.float32)
+
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        if name not in self.datasets:
+            self.setup()
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers, collate_fn=collate_ecg, worker_init_fn=seed_worker,
+                          generator=generator, pin_memory=self.pin_memory, drop_last=self.drop_last and shuffle,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches."""
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation batches, in order."""
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Test batches, in order."""
+        return self._loader("test", shuffle=False)

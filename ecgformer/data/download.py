@@ -1,0 +1,185 @@
+"""Download PhysioNet datasets into the layout the readers expect, verify checksums, check layouts.
+
+Online: :func:`download` fetches the project's ``SHA256SUMS.txt`` with ``wfdb.dl_files``, picks the
+files the reader needs, downloads them with ``wfdb.dl_files`` (resumable: a partial file is
+completed, a complete one is skipped), and verifies every file against the published SHA-256.
+Offline (testable here): :func:`parse_sha256sums`, :func:`verify_checksums`,
+:func:`write_sha256sums`, :func:`check_layout`, :func:`select_files`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import urllib.request
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .cinc2017 import _LABEL_FILES as _CINC2017_LABEL_FILES
+
+__all__ = ["DatasetSource", "SOURCES", "parse_sha256sums", "sha256_file", "verify_checksums", "write_sha256sums",
+           "select_files", "check_layout", "download"]
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """Where a dataset lives on PhysioNet and which of its files the reader needs."""
+
+    physionet: str
+    include: tuple[str, ...]
+    extra_urls: dict[str, str] = field(default_factory=dict)
+
+
+_EVAL_2021 = "https://raw.githubusercontent.com/physionetchallenges/evaluation-2021/main/"
+
+SOURCES: dict[str, DatasetSource] = {
+    "ptbxl": DatasetSource("ptb-xl", ("ptbxl_database.csv", "scp_statements.csv", "records100/*", "LICENSE.txt")),
+    "cinc2021": DatasetSource("challenge-2021", ("training/*",),
+                              {name: _EVAL_2021 + name for name in ("weights.csv", "weights_abbreviations.csv",
+                                                                    "dx_mapping_scored.csv",
+                                                                    "dx_mapping_unscored.csv")}),
+    "cinc2017": DatasetSource("challenge-2017", ("training/*", "REFERENCE-v3.csv", "training2017/*")),
+    "mitdb": DatasetSource("mitdb", ("*.hea", "*.dat", "*.atr", "RECORDS")),
+    "ludb": DatasetSource("ludb", ("data/*", "ludb.csv", "RECORDS", "LICENSE.txt")),
+}
+
+
+def parse_sha256sums(text: str) -> dict[str, str]:
+    """``{relative path: hex digest}`` from ``sha256sum`` output (``<digest>  <path>`` or ``<digest> *<path>``)."""
+    sums = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        digest, _, name = line.partition(" ")
+        name = name.strip().lstrip("*")
+        if len(digest) != 64 or not name:
+            raise ValueError(f"not a sha256sum line: {line!r}")
+        sums[name] = digest.lower()
+    return sums
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_checksums(root: str | Path, sums: dict[str, str] | str | Path, files: Iterable[str] | None = None,
+                     progress: bool = False) -> list[str]:
+    """Problems (missing file, checksum mismatch) of ``files`` (default: all listed) under ``root``;
+    an empty list means every file matches. ``sums`` is a dict or a ``SHA256SUMS.txt`` path."""
+    root = Path(root)
+    if not isinstance(sums, dict):
+        sums = parse_sha256sums(Path(sums).read_text())
+    names = list(files) if files is not None else list(sums)
+    problems = []
+    for name in tqdm(names, desc="verifying", disable=not progress, leave=False):
+        path = root / name
+        if name not in sums:
+            problems.append(f"{name}: not listed in SHA256SUMS")
+        elif not path.is_file():
+            problems.append(f"{name}: missing")
+        elif sha256_file(path) != sums[name]:
+            problems.append(f"{name}: checksum mismatch")
+    return problems
+
+
+def write_sha256sums(root: str | Path, files: Iterable[str], out: str | Path | None = None) -> Path:
+    """Write ``SHA256SUMS.txt`` (``<digest>  <path>``) for ``files`` relative to ``root``."""
+    root = Path(root)
+    target = Path(out) if out is not None else root / "SHA256SUMS.txt"
+    target.write_text("".join(f"{sha256_file(root / name)}  {name}\n" for name in sorted(files)))
+    return target
+
+
+def select_files(names: Iterable[str], patterns: Sequence[str]) -> list[str]:
+    """The names matching any glob pattern (``*`` crosses folders), sorted."""
+    return sorted(n for n in names if any(fnmatch.fnmatch(n, p) for p in patterns))
+
+
+def check_layout(dataset: str, root: str | Path) -> list[str]:
+    """Problems with the folder layout the reader of ``dataset`` expects (empty list: fine)."""
+    root = Path(root)
+    if not root.is_dir():
+        return [f"{root} does not exist"]
+    problems: list[str] = []
+
+    def need(*names: str) -> None:
+        problems.extend(f"missing {name}" for name in names if not (root / name).exists())
+
+    def records_complete(folder: Path, data_suffixes: tuple[str, ...], listing: Path | None = None) -> None:
+        if listing is not None and listing.is_file():
+            stems = [root / line.strip() for line in listing.read_text().split() if line.strip()]
+        else:
+            stems = [p.with_suffix("") for p in folder.rglob("*.hea")]
+        if not stems:
+            problems.append(f"no WFDB records under {folder}")
+        for stem in stems:
+            for suffix in (".hea", *data_suffixes):
+                if not stem.with_name(stem.name + suffix).is_file():
+                    problems.append(f"missing {stem.relative_to(root)}{suffix}")
+
+    if dataset == "ptbxl":
+        need("ptbxl_database.csv", "scp_statements.csv")
+        if not (root / "records100").is_dir() and not (root / "records500").is_dir():
+            problems.append("missing records100/ and records500/")
+    elif dataset == "cinc2021":
+        need("weights.csv", "dx_mapping_scored.csv", "dx_mapping_unscored.csv", "training")
+        if (root / "training").is_dir():
+            records_complete(root / "training", (".mat",))
+    elif dataset == "cinc2017":
+        labels = [name for name in _CINC2017_LABEL_FILES if (root / name).is_file()]
+        if not labels:
+            problems.append(f"missing a REFERENCE csv ({', '.join(_CINC2017_LABEL_FILES)})")
+        else:
+            records_complete((root / labels[0]).parent, (".mat",))
+    elif dataset == "mitdb":
+        records_complete(root, (".dat", ".atr"), root / "RECORDS")
+    elif dataset == "ludb":
+        need("ludb.csv", "data")
+        records_complete(root / "data", (".dat",), root / "RECORDS")
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(SOURCES)}")
+    return problems
+
+
+def download(dataset: str, dest: str | Path, include: Sequence[str] | None = None, verify: bool = True,
+             progress: bool = True) -> list[str]:
+    """Download ``dataset`` from PhysioNet into ``dest`` (resumable) and verify it.
+
+    Returns the downloaded relative paths. Raises ``RuntimeError`` when a checksum fails or the
+    resulting layout is not what the reader expects. Needs network access to physionet.org.
+    """
+    import wfdb
+
+    if dataset not in SOURCES:
+        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(SOURCES)}")
+    source = SOURCES[dataset]
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    wfdb.dl_files(source.physionet, str(dest), ["SHA256SUMS.txt"], keep_subdirs=True, overwrite=True)
+    sums = parse_sha256sums((dest / "SHA256SUMS.txt").read_text())
+    files = select_files(sums, include or source.include)
+    if not files:
+        raise RuntimeError(f"{dataset}: no published file matches {list(include or source.include)}")
+    todo = [name for name in files if not ((dest / name).is_file() and sha256_file(dest / name) == sums[name])]
+    if todo:
+        wfdb.dl_files(source.physionet, str(dest), todo, keep_subdirs=True, overwrite=False)
+    for name, url in source.extra_urls.items():  # not on PhysioNet, no published checksum
+        if not (dest / name).is_file():
+            urllib.request.urlretrieve(url, dest / name)
+    if verify:
+        problems = verify_checksums(dest, sums, files, progress=progress)
+        if problems:
+            raise RuntimeError(f"{dataset}: {len(problems)} files failed verification: {problems[:5]}")
+    problems = check_layout(dataset, dest)
+    if problems:
+        raise RuntimeError(f"{dataset}: layout problems after download: {problems[:5]}")
+    return files

@@ -1,0 +1,226 @@
+"""Torch-free preprocessing of ``(leads, T)`` ECG arrays (numpy/scipy), shared by training and inference.
+
+Every function takes and returns float32 arrays with time on the last axis; filters are zero-phase.
+:class:`Preprocess` chains them from a plain dict, so the same parameters go into cache keys and
+export bundles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from fractions import Fraction
+from typing import Any, Literal
+
+import numpy as np
+from scipy import ndimage, signal
+
+from .leads import lead_indices, resolve_leads
+
+__all__ = [
+    "resample", "bandpass", "notch", "remove_baseline", "normalize", "select_leads", "fixed_length",
+    "sliding_windows", "Preprocess",
+]
+
+CropMode = Literal["random", "center", "start"]
+
+
+def _as_float32(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, dtype=np.float32)
+
+
+def resample(x: np.ndarray, fs_in: float, fs_out: float, max_denominator: int = 1000) -> np.ndarray:
+    """Polyphase resampling (``scipy.signal.resample_poly``) from ``fs_in`` to ``fs_out`` Hz.
+
+    The rate ratio is approximated by a fraction with denominator at most ``max_denominator``
+    (exact for the usual 100/250/257/300/360/500/1000 Hz pairs).
+    """
+    if fs_in <= 0 or fs_out <= 0:
+        raise ValueError(f"sampling rates must be positive, got {fs_in} -> {fs_out}")
+    if fs_in == fs_out:
+        return _as_float32(x)
+    ratio = Fraction(fs_out / fs_in).limit_denominator(max_denominator)
+    out = signal.resample_poly(np.asarray(x, dtype=np.float64), ratio.numerator, ratio.denominator, axis=-1)
+    return _as_float32(out)
+
+
+def bandpass(x: np.ndarray, fs: float, low: float | None = 0.5, high: float | None = 40.0,
+             order: int = 4) -> np.ndarray:
+    """Zero-phase Butterworth band-pass (``sosfiltfilt``); ``low=None`` -> low-pass, ``high=None`` -> high-pass."""
+    nyquist = fs / 2
+    if high is not None and high >= nyquist:
+        high = None
+    if low is None and high is None:
+        return _as_float32(x)
+    if low is not None and high is not None:
+        sos = signal.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
+    elif low is not None:
+        sos = signal.butter(order, low, btype="highpass", fs=fs, output="sos")
+    else:
+        sos = signal.butter(order, high, btype="lowpass", fs=fs, output="sos")
+    return _as_float32(signal.sosfiltfilt(sos, np.asarray(x, dtype=np.float64), axis=-1))
+
+
+def notch(x: np.ndarray, fs: float, freq: float = 50.0, quality: float = 30.0,
+          harmonics: int = 1) -> np.ndarray:
+    """Zero-phase IIR notch at ``freq`` (and ``harmonics - 1`` multiples below Nyquist) for power-line noise."""
+    out = np.asarray(x, dtype=np.float64)
+    for k in range(1, harmonics + 1):
+        f = freq * k
+        if f >= fs / 2:
+            break
+        b, a = signal.iirnotch(f, quality, fs=fs)
+        out = signal.filtfilt(b, a, out, axis=-1)
+    return _as_float32(out)
+
+
+def remove_baseline(x: np.ndarray, fs: float, method: Literal["median", "highpass"] = "median",
+                    windows_s: tuple[float, float] = (0.2, 0.6), cutoff: float = 0.5) -> np.ndarray:
+    """Remove baseline wander.
+
+    ``"median"``: subtract the baseline estimated by two cascaded median filters (200 ms removes
+    QRS and P, 600 ms removes T; de Chazal et al. 2004). ``"highpass"``: zero-phase Butterworth
+    high-pass at ``cutoff`` Hz.
+    """
+    if method == "highpass":
+        return bandpass(x, fs, low=cutoff, high=None)
+    if method != "median":
+        raise ValueError(f"unknown baseline method {method!r}")
+    x = _as_float32(x)
+    baseline = x
+    for seconds in windows_s:
+        width = max(int(round(seconds * fs)) | 1, 1)  # odd width
+        size = (1,) * (x.ndim - 1) + (width,)
+        baseline = ndimage.median_filter(baseline, size=size, mode="nearest")
+    return x - baseline
+
+
+def normalize(x: np.ndarray, method: Literal["zscore", "minmax", "none"] = "zscore",
+              eps: float = 1e-6) -> np.ndarray:
+    """Per-lead normalisation: ``zscore`` (mean 0, std 1) or ``minmax`` (to [-1, 1]); flat leads stay 0."""
+    x = _as_float32(x)
+    if method == "none":
+        return x
+    if method == "zscore":
+        mean = x.mean(axis=-1, keepdims=True)
+        std = x.std(axis=-1, keepdims=True)
+        return (x - mean) / np.maximum(std, eps)
+    if method == "minmax":
+        lo, hi = x.min(axis=-1, keepdims=True), x.max(axis=-1, keepdims=True)
+        return (2 * (x - lo) / np.maximum(hi - lo, eps) - 1).astype(np.float32) * (hi - lo > eps)
+    raise ValueError(f"unknown normalisation {method!r}")
+
+
+def select_leads(x: np.ndarray, leads: Sequence[str], wanted: str | Sequence[str],
+                 missing: Literal["raise", "zero"] = "raise") -> tuple[np.ndarray, tuple[str, ...]]:
+    """Reorder/select rows of ``x`` (named ``leads``) to ``wanted`` (names or a CinC 2021 subset name).
+
+    ``missing="zero"`` fills absent leads with zeros (for models trained on more leads); ``"raise"``
+    raises ``KeyError`` naming the missing lead.
+    """
+    target = resolve_leads(wanted) or ()
+    canon = resolve_leads(list(leads)) or ()
+    if missing == "raise":
+        return _as_float32(x)[lead_indices(canon, target)], tuple(target)
+    out = np.zeros((len(target), x.shape[-1]), dtype=np.float32)
+    for row, name in enumerate(target):
+        if name in canon:
+            out[row] = x[canon.index(name)]
+    return out, tuple(target)
+
+
+def fixed_length(x: np.ndarray, length: int, mode: CropMode = "center",
+                 rng: np.random.Generator | None = None, pad: Literal["zero", "edge", "wrap"] = "zero") -> np.ndarray:
+    """Crop or pad the last axis to ``length`` samples.
+
+    Longer inputs are cropped at a random (``rng`` required), centred or starting offset; shorter
+    ones are padded at the end (``zero``, ``edge`` repeat, or ``wrap`` repetition of the record).
+    """
+    x = _as_float32(x)
+    n = x.shape[-1]
+    if n > length:
+        if mode == "random":
+            if rng is None:
+                raise ValueError("random crop needs an rng")
+            start = int(rng.integers(0, n - length + 1))
+        elif mode == "center":
+            start = (n - length) // 2
+        elif mode == "start":
+            start = 0
+        else:
+            raise ValueError(f"unknown crop mode {mode!r}")
+        return x[..., start:start + length]
+    if n < length:
+        widths = [(0, 0)] * (x.ndim - 1) + [(0, length - n)]
+        return np.pad(x, widths, mode={"zero": "constant", "edge": "edge", "wrap": "wrap"}[pad])
+    return x
+
+
+def sliding_windows(x: np.ndarray, length: int, stride: int | None = None) -> np.ndarray:
+    """``(n_windows, leads, length)`` windows every ``stride`` samples covering the whole record
+    (the last window is aligned to the end; records shorter than ``length`` are zero-padded)."""
+    x = _as_float32(x)
+    stride = stride or length
+    n = x.shape[-1]
+    if n <= length:
+        return fixed_length(x, length, "start")[None]
+    starts = list(range(0, n - length + 1, stride))
+    if starts[-1] + length < n:
+        starts.append(n - length)
+    return np.stack([x[..., s:s + length] for s in starts])
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """A deterministic preprocessing chain: lead selection, resampling, baseline removal,
+    band-pass, notch, normalisation (in that order). Plain fields, so it round-trips through
+    :meth:`to_dict` / :meth:`from_dict` (cache keys, export bundles)."""
+
+    fs: float | None = None
+    leads: tuple[str, ...] | None = None
+    baseline: str | None = None
+    bandpass: tuple[float | None, float | None] | None = None
+    notch: float | None = None
+    normalize: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.leads is not None:
+            object.__setattr__(self, "leads", resolve_leads(list(self.leads) if not isinstance(self.leads, str)
+                                                            else self.leads))
+        if self.bandpass is not None:
+            object.__setattr__(self, "bandpass", tuple(self.bandpass))
+
+    def __call__(self, x: np.ndarray, fs: float, leads: Sequence[str] | None = None) -> tuple[np.ndarray, float]:
+        """Apply the chain to ``x`` sampled at ``fs`` (rows named ``leads``); returns the signal and its rate."""
+        if self.leads is not None:
+            if leads is None:
+                raise ValueError("lead selection needs the input's lead names")
+            x, _ = select_leads(x, leads, self.leads)
+        if self.fs is not None:
+            x, fs = resample(x, fs, self.fs), float(self.fs)
+        if self.baseline:
+            x = remove_baseline(x, fs, method=self.baseline)  # type: ignore[arg-type]
+        if self.bandpass is not None:
+            x = bandpass(x, fs, *self.bandpass)
+        if self.notch:
+            x = notch(x, fs, self.notch)
+        return normalize(x, self.normalize), fs  # type: ignore[arg-type]
+
+    def output_leads(self, leads: Sequence[str]) -> tuple[str, ...]:
+        """Lead names of the output for an input with rows ``leads``."""
+        return tuple(self.leads) if self.leads is not None else tuple(leads)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        out = asdict(self)
+        out["leads"] = list(self.leads) if self.leads is not None else None
+        out["bandpass"] = list(self.bandpass) if self.bandpass is not None else None
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocess:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown preprocessing keys: {sorted(unknown)}")
+        return cls(**data)
