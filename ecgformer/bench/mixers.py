@@ -1,0 +1,174 @@
+"""``ecgformer bench mixers``: every registered mixer's cost against sequence length.
+
+For each mixer (defaults, ``dim=128``, 4 heads, batch 8) and N in {250, 1000, 2500, 5000}: parameters, forward
+FLOPs (``torch.utils.flop_counter.FlopCounterMode``: matmuls, convolutions and attention, the CPU SDPA kernel
+included; elementwise ops are not counted), forward and forward+backward CPU time, their peak memory, and the
+least-squares slope of log(time) against log(N) over N in [1000, 5000]. The mixers that are linear by design
+are checked against a slope of at most 1.15; every slope is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+from ..mixers import create_mixer, list_mixers
+from .timing import machine_info, median_ms, peak_memory_mb
+
+__all__ = ["LINEAR_BY_DESIGN", "SLOPE_LIMIT", "loglog_slope", "run_mixers_benchmark", "add_mixers_parser"]
+
+LINEAR_BY_DESIGN = ("swin", "dilated", "focal_attention", "focal_modulation", "smt", "conv", "sr")  # sr: pool mode
+SLOPE_LIMIT = 1.15
+
+
+def _cpu_sdpa_flops(query_shape: torch.Size, key_shape: torch.Size, value_shape: torch.Size, *args: object,
+                    **kwargs: object) -> int:
+    """FLOPs of the CPU SDPA kernel, which ``FlopCounterMode`` does not know: those of any other SDPA."""
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+_FLOP_MAPPING = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops}
+
+
+def loglog_slope(lengths: list[int], times: list[float]) -> float | None:
+    """Least-squares slope of ``log(time)`` against ``log(N)``; None with fewer than two points."""
+    if len(lengths) < 2:
+        return None
+    xs, ys = [math.log(n) for n in lengths], [math.log(t) for t in times]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
+
+
+def _measure(mixer: torch.nn.Module, batch: int, length: int, dim: int, repeats: int,
+             device: torch.device) -> dict[str, float | None]:
+    x = torch.randn(batch, length, dim, device=device)
+    mixer.eval()
+    with torch.no_grad():
+        with FlopCounterMode(display=False, custom_mapping=_FLOP_MAPPING) as counter:
+            mixer(x)
+        row: dict[str, float | None] = {"gflops": counter.get_total_flops() / 1e9}
+        row["fwd_ms"] = median_ms(lambda: mixer(x), repeats, device=device)
+        row["fwd_peak_mb"] = peak_memory_mb(lambda: mixer(x), device)
+    mixer.train()
+    x.requires_grad_()
+
+    def step() -> None:
+        mixer.zero_grad(set_to_none=True)
+        x.grad = None
+        mixer(x).sum().backward()
+
+    row["fwd_bwd_ms"] = median_ms(step, repeats, device=device)
+    row["fwd_bwd_peak_mb"] = peak_memory_mb(step, device)
+    return row
+
+
+def run_mixers_benchmark(names: list[str], lengths: list[int], dim: int = 128, heads: int = 4, batch: int = 8,
+                         repeats: int = 3, slope_range: tuple[int, int] = (1000, 5000), device: str = "cpu",
+                         log: Callable[[str], None] = print) -> dict[str, object]:
+    """Measure every mixer at every length; return ``{"config", "machine", "rows", "slopes"}``.
+
+    A mixer that fails at some length gets an ``error`` row there and the benchmark goes on.
+    """
+    dev = torch.device(device)
+    rows: list[dict[str, object]] = []
+    slopes: list[dict[str, object]] = []
+    for name in names:
+        torch.manual_seed(0)
+        mixer = create_mixer(name, dim, num_heads=heads).to(dev)
+        params = sum(p.numel() for p in mixer.parameters())
+        measured: list[dict[str, object]] = []
+        for length in lengths:
+            row: dict[str, object] = {"mixer": name, "N": length, "params": params}
+            try:
+                row.update(_measure(mixer, batch, length, dim, repeats, dev))
+            except (RuntimeError, ValueError, MemoryError) as error:
+                row["error"] = f"{type(error).__name__}: {error}"
+            rows.append(row)
+            log(_format_row(row))
+            if "error" not in row and slope_range[0] <= length <= slope_range[1]:
+                measured.append(row)
+        fit = {"mixer": name, "linear_by_design": name in LINEAR_BY_DESIGN}
+        for key in ("fwd_ms", "fwd_bwd_ms"):
+            fit[key.replace("_ms", "_slope")] = loglog_slope([int(r["N"]) for r in measured],
+                                                              [float(r[key]) for r in measured])
+        if fit["linear_by_design"] and fit["fwd_slope"] is not None:
+            fit["met"] = fit["fwd_slope"] <= SLOPE_LIMIT and (fit["fwd_bwd_slope"] or 0.0) <= SLOPE_LIMIT
+        slopes.append(fit)
+    return {
+        "config": {"dim": dim, "heads": heads, "batch": batch, "lengths": lengths, "repeats": repeats,
+                   "slope_range": list(slope_range), "slope_limit": SLOPE_LIMIT, "device": device},
+        "machine": machine_info(),
+        "rows": rows,
+        "slopes": slopes,
+    }
+
+
+def _format_row(row: dict[str, object]) -> str:
+    if "error" in row:
+        return f"{row['mixer']:<17} N={row['N']:<6} error: {row['error']}"
+
+    def fmt(key: str, width: int = 9, spec: str = ".1f") -> str:
+        value = row.get(key)
+        return f"{value:{width}{spec}}" if isinstance(value, float) else f"{'-':>{width}}"
+
+    return (f"{row['mixer']:<17} N={row['N']:<6} params {row['params']:>8}  GFLOPs {fmt('gflops', 8, '.3g')}  "
+            f"fwd {fmt('fwd_ms')} ms  fwd+bwd {fmt('fwd_bwd_ms')} ms  peak fwd {fmt('fwd_peak_mb')} MiB  "
+            f"peak fwd+bwd {fmt('fwd_bwd_peak_mb')} MiB")
+
+
+def _format_slope(fit: dict[str, object]) -> str:
+    def fmt(value: object) -> str:
+        return f"{value:.2f}" if isinstance(value, float) else "-"
+
+    status = ""
+    if "met" in fit:
+        status = f"  (linear by design: {'met' if fit['met'] else 'NOT MET'}, limit {SLOPE_LIMIT})"
+    return f"slope {fit['mixer']:<17} fwd {fmt(fit['fwd_slope'])}  fwd+bwd {fmt(fit['fwd_bwd_slope'])}{status}"
+
+
+def _run(args: argparse.Namespace) -> int:
+    names = args.mixers or list_mixers()
+    unknown = sorted(set(names) - set(list_mixers()))
+    if unknown:
+        raise SystemExit(f"unknown mixers {unknown}; registered: {', '.join(list_mixers())}")
+    if args.quick:
+        lengths, dim, batch, repeats, slope_range = [64, 128, 256], 32, 2, 1, (64, 256)
+    else:
+        lengths, dim, batch, repeats, slope_range = (args.lengths, args.dim, args.batch, args.repeats,
+                                                     tuple(args.slope_range))
+    log = (lambda s: print(s, file=sys.stderr)) if args.json else print
+    result = run_mixers_benchmark(names, lengths, dim=dim, heads=args.heads, batch=batch, repeats=repeats,
+                                  slope_range=slope_range, device=args.device, log=log)
+    for fit in result["slopes"]:
+        log(_format_slope(fit))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+def add_mixers_parser(targets: argparse._SubParsersAction) -> None:
+    """Register ``ecgformer bench mixers``."""
+    parser = targets.add_parser("mixers", help="every mixer: params, FLOPs, time, peak memory, log-log slope")
+    parser.add_argument("--mixers", nargs="+", help="mixer names (default: every registered mixer)")
+    parser.add_argument("--lengths", type=int, nargs="+", default=[250, 1000, 2500, 5000])
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--slope-range", type=int, nargs=2, default=[1000, 5000], metavar=("N_MIN", "N_MAX"),
+                        help="lengths the log-log slope is fitted over")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: N in {64, 128, 256}, dim 32, batch 2, 1 repeat, slope over 64..256")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON (table goes to stderr)")
+    parser.add_argument("--out", help="also write the JSON result to this file")
+    parser.set_defaults(run=_run)
