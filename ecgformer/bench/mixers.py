@@ -46,55 +46,66 @@ def loglog_slope(lengths: list[int], times: list[float]) -> float | None:
     return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
 
 
-def _measure(mixer: torch.nn.Module, batch: int, length: int, dim: int, repeats: int,
-             device: torch.device) -> dict[str, float | None]:
+def _inputs(mixer: torch.nn.Module, batch: int, length: int, dim: int,
+            device: torch.device) -> tuple[Callable[[], object], Callable[[], None]]:
+    """The forward (no grad, eval) and the forward+backward (train) calls measured for one length."""
     x = torch.randn(batch, length, dim, device=device)
-    mixer.eval()
-    with torch.no_grad():
-        with FlopCounterMode(display=False, custom_mapping=_FLOP_MAPPING) as counter:
-            mixer(x)
-        row: dict[str, float | None] = {"gflops": counter.get_total_flops() / 1e9}
-        row["fwd_ms"] = median_ms(lambda: mixer(x), repeats, device=device)
-        row["fwd_peak_mb"] = peak_memory_mb(lambda: mixer(x), device)
-    mixer.train()
-    x.requires_grad_()
+    x_grad = x.clone().requires_grad_()
+
+    def forward() -> object:
+        mixer.eval()
+        with torch.no_grad():
+            return mixer(x)
 
     def step() -> None:
+        mixer.train()
         mixer.zero_grad(set_to_none=True)
-        x.grad = None
-        mixer(x).sum().backward()
+        x_grad.grad = None
+        mixer(x_grad).sum().backward()
 
-    row["fwd_bwd_ms"] = median_ms(step, repeats, device=device)
-    row["fwd_bwd_peak_mb"] = peak_memory_mb(step, device)
-    return row
+    return forward, step
 
 
 def run_mixers_benchmark(names: list[str], lengths: list[int], dim: int = 128, heads: int = 4, batch: int = 8,
-                         repeats: int = 3, slope_range: tuple[int, int] = (1000, 5000), device: str = "cpu",
+                         repeats: int = 5, slope_range: tuple[int, int] = (1000, 5000), device: str = "cpu",
                          log: Callable[[str], None] = print) -> dict[str, object]:
     """Measure every mixer at every length; return ``{"config", "machine", "rows", "slopes"}``.
 
-    A mixer that fails at some length gets an ``error`` row there and the benchmark goes on.
+    All timings are taken first, then all peak memories (memory measurement changes malloc's behaviour,
+    see timing.py). A mixer that fails at some length gets an ``error`` row there and the benchmark goes on.
     """
     dev = torch.device(device)
     rows: list[dict[str, object]] = []
-    slopes: list[dict[str, object]] = []
+    cases = []
     for name in names:
         torch.manual_seed(0)
         mixer = create_mixer(name, dim, num_heads=heads).to(dev)
         params = sum(p.numel() for p in mixer.parameters())
-        measured: list[dict[str, object]] = []
         for length in lengths:
             row: dict[str, object] = {"mixer": name, "N": length, "params": params}
+            rows.append(row)
+            forward, step = _inputs(mixer, batch, length, dim, dev)
             try:
-                row.update(_measure(mixer, batch, length, dim, repeats, dev))
+                with FlopCounterMode(display=False, custom_mapping=_FLOP_MAPPING) as counter:
+                    forward()
+                row["gflops"] = counter.get_total_flops() / 1e9
+                row["fwd_ms"] = median_ms(forward, repeats, device=dev)
+                row["fwd_bwd_ms"] = median_ms(step, repeats, device=dev)
+                cases.append((row, forward, step))
             except (RuntimeError, ValueError, MemoryError) as error:
                 row["error"] = f"{type(error).__name__}: {error}"
-            rows.append(row)
             log(_format_row(row))
-            if "error" not in row and slope_range[0] <= length <= slope_range[1]:
-                measured.append(row)
-        fit = {"mixer": name, "linear_by_design": name in LINEAR_BY_DESIGN}
+    for row, forward, step in cases:
+        row["fwd_peak_mb"] = peak_memory_mb(forward, dev)
+        row["fwd_bwd_peak_mb"] = peak_memory_mb(step, dev)
+    log("peak memory (MiB above the inputs):")
+    for row in rows:
+        log(_format_row(row))
+    slopes: list[dict[str, object]] = []
+    for name in names:
+        measured = [r for r in rows if r["mixer"] == name and "error" not in r
+                    and slope_range[0] <= int(r["N"]) <= slope_range[1]]
+        fit: dict[str, object] = {"mixer": name, "linear_by_design": name in LINEAR_BY_DESIGN}
         for key in ("fwd_ms", "fwd_bwd_ms"):
             fit[key.replace("_ms", "_slope")] = loglog_slope([int(r["N"]) for r in measured],
                                                               [float(r[key]) for r in measured])
@@ -163,7 +174,7 @@ def add_mixers_parser(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--slope-range", type=int, nargs=2, default=[1000, 5000], metavar=("N_MIN", "N_MAX"),
                         help="lengths the log-log slope is fitted over")
     parser.add_argument("--device", default="cpu")
