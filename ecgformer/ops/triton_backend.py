@@ -40,6 +40,18 @@ _LOG2E = math.log2(math.e)
 
 
 @triton.jit
+def _program_tile(heads, length, dilation, tiles_per_group, BLOCK: tl.constexpr):
+    """This program's (batch, head, dilation group, first group position of its tile, group length)."""
+    pid = tl.program_id(0)
+    tiles = dilation * tiles_per_group
+    bh = pid // tiles
+    group = (pid % tiles) // tiles_per_group
+    first = (pid % tiles_per_group) * BLOCK
+    group_len = (length - group + dilation - 1) // dilation
+    return (bh // heads).to(tl.int64), bh % heads, group, first, group_len
+
+
+@triton.jit
 def _window(pos, group_len, KERNEL: tl.constexpr, CAUSAL: tl.constexpr):
     """Half-open key window ``[start, end)`` (group positions) of the queries at ``pos``."""
     if CAUSAL:
@@ -81,14 +93,7 @@ def _fwd_kernel(Q, K, V, O, LSE, RPB,
                 heads, length, head_dim, dilation, tiles_per_group, qk_scale,
                 KERNEL: tl.constexpr, CAUSAL: tl.constexpr, HAS_RPB: tl.constexpr,
                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
-    pid = tl.program_id(0)
-    tiles = dilation * tiles_per_group
-    bh = pid // tiles
-    group = (pid % tiles) // tiles_per_group
-    first = (pid % tiles_per_group) * BLOCK_M
-    batch = (bh // heads).to(tl.int64)
-    head = bh % heads
-    group_len = (length - group + dilation - 1) // dilation
+    batch, head, group, first, group_len = _program_tile(heads, length, dilation, tiles_per_group, BLOCK_M)
 
     pos = first + tl.arange(0, BLOCK_M)
     row_ok = pos < group_len
@@ -129,7 +134,7 @@ def _fwd_kernel(Q, K, V, O, LSE, RPB,
     token = pos * dilation + group
     tl.store(O + batch * stride_ob + head * stride_oh + token[:, None] * stride_on + dims[None, :],
              out.to(O.dtype.element_ty), mask=q_mask)
-    tl.store(LSE + bh.to(tl.int64) * length + token, m_i + tl.log2(l_i), mask=row_ok)
+    tl.store(LSE + (batch * heads + head) * length + token, m_i + tl.log2(l_i), mask=row_ok)
 
 
 @triton.jit
@@ -140,14 +145,7 @@ def _bwd_dq_kernel(Q, K, V, DO, LSE, DELTA, RPB, DQ, DBIAS,
                    KERNEL: tl.constexpr, CAUSAL: tl.constexpr, HAS_RPB: tl.constexpr, RPB_GRAD: tl.constexpr,
                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
     """``dq`` per query tile; ``DO`` and ``DQ`` share the ``stride_g*`` strides."""
-    pid = tl.program_id(0)
-    tiles = dilation * tiles_per_group
-    bh = pid // tiles
-    group = (pid % tiles) // tiles_per_group
-    first = (pid % tiles_per_group) * BLOCK_M
-    batch = (bh // heads).to(tl.int64)
-    head = bh % heads
-    group_len = (length - group + dilation - 1) // dilation
+    batch, head, group, first, group_len = _program_tile(heads, length, dilation, tiles_per_group, BLOCK_M)
 
     pos = first + tl.arange(0, BLOCK_M)
     row_ok = pos < group_len
@@ -159,7 +157,7 @@ def _bwd_dq_kernel(Q, K, V, DO, LSE, DELTA, RPB, DQ, DBIAS,
                 mask=q_mask, other=0.0)
     g_offset = batch * stride_gb + head * stride_gh + token[:, None] * stride_gn + dims[None, :]
     do = tl.load(DO + g_offset, mask=q_mask, other=0.0)
-    row = bh.to(tl.int64) * length + token
+    row = (batch * heads + head) * length + token
     lse = tl.load(LSE + row, mask=row_ok, other=0.0)
     delta = tl.load(DELTA + row, mask=row_ok, other=0.0)
     k_base = K + batch * stride_kb + head * stride_kh
@@ -197,14 +195,7 @@ def _bwd_dkdv_kernel(Q, K, V, DO, LSE, DELTA, RPB, DK, DV,
                      KERNEL: tl.constexpr, CAUSAL: tl.constexpr, HAS_RPB: tl.constexpr,
                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
     """``dk`` and ``dv`` per key tile; ``DO``, ``DK`` and ``DV`` share the ``stride_g*`` strides."""
-    pid = tl.program_id(0)
-    tiles = dilation * tiles_per_group
-    bh = pid // tiles
-    group = (pid % tiles) // tiles_per_group
-    first = (pid % tiles_per_group) * BLOCK_N
-    batch = (bh // heads).to(tl.int64)
-    head = bh % heads
-    group_len = (length - group + dilation - 1) // dilation
+    batch, head, group, first, group_len = _program_tile(heads, length, dilation, tiles_per_group, BLOCK_N)
 
     kpos = first + tl.arange(0, BLOCK_N)
     col_ok = kpos < group_len
@@ -218,7 +209,7 @@ def _bwd_dkdv_kernel(Q, K, V, DO, LSE, DELTA, RPB, DK, DV,
                 mask=kv_mask, other=0.0)
     q_base = Q + batch * stride_qb + head * stride_qh
     g_base = batch * stride_gb + head * stride_gh
-    row_base = bh.to(tl.int64) * length
+    row_base = (batch * heads + head) * length
 
     lo, hi = _query_range(first, tl.minimum(first + BLOCK_N, group_len) - 1, group_len, KERNEL, CAUSAL)
     hi = tl.where(first < group_len, hi, lo)

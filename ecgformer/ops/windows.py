@@ -35,7 +35,8 @@ def pad_to_multiple(x: Tensor, multiple: int, dim: int = 1) -> tuple[Tensor, int
     """Zero-pad ``x`` at the end of ``dim`` to a multiple of ``multiple``; return ``(padded, pad)``."""
     _check_positive("multiple", multiple)
     dim = dim % x.dim()
-    pad = (-x.shape[dim]) % multiple
+    length = x.shape[dim]
+    pad = (length + multiple - 1) // multiple * multiple - length  # no negative modulo: traced Dims reject it
     if isinstance(pad, int) and pad == 0:  # never branch on a traced length: the export must serve every N
         return x, 0
     spec = [0, 0] * (x.dim() - dim - 1) + [0, pad]
