@@ -28,11 +28,9 @@ def read_scored_classes(root: Path) -> tuple[list[str], list[str], np.ndarray]:
     equivalent codes merged into one class), their abbreviations (``weights_abbreviations.csv``,
     else the codes) and the weight matrix. Every code of ``dx_mapping_scored.csv`` must belong to
     one group."""
-    rows = _read_csv_rows(root / "weights.csv")
-    groups = [cell.strip() for cell in rows[0][1:]]
-    weights = np.array([[float(x) for x in row[1:]] for row in rows[1:]], dtype=np.float64)
-    if weights.shape != (len(groups), len(groups)):
-        raise DataError(f"cinc2021: weights.csv is {weights.shape}, expected {len(groups)}x{len(groups)}")
+    from ..metrics import load_challenge_weights  # the scorer's parser (metrics imports this package)
+
+    groups, weights = load_challenge_weights(root / "weights.csv")
     abbreviations_csv = root / "weights_abbreviations.csv"
     names = groups
     if abbreviations_csv.is_file():
