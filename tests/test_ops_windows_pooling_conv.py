@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ecgformer.ops import (grid_partition, grid_reverse, pad_to_multiple, relative_position_index, shifted_window_mask,
                            window_partition, window_reverse)
-from ecgformer.ops.conv import multiscale_dwconv
+from ecgformer.ops.conv import depthwise_conv_tokens, multiscale_dwconv
 from ecgformer.ops.pooling import pool_tokens, pooled_kv_attention
 
 
@@ -123,3 +123,17 @@ def test_multiscale_dwconv_rejects_channel_mismatch_and_even_kernels():
         multiscale_dwconv(torch.zeros(1, 5, 8), [torch.zeros(3, 1, 3)])
     with pytest.raises(ValueError, match="odd"):
         multiscale_dwconv(torch.zeros(1, 3, 8), [torch.zeros(3, 1, 4)])
+
+
+@pytest.mark.parametrize("length,kernel,dilation", [(1, 3, 1), (37, 7, 1), (50, 5, 3), (8, 9, 2)])
+def test_depthwise_conv_tokens_equals_conv1d_on_transposed_tokens(length, kernel, dilation):
+    x = torch.randn(2, length, 6, requires_grad=True)
+    weight, bias = torch.randn(6, 1, kernel, requires_grad=True), torch.randn(6)
+    out = depthwise_conv_tokens(x, weight, bias, dilation)
+    expected = F.conv1d(x.transpose(1, 2), weight, bias, padding=dilation * (kernel // 2), dilation=dilation,
+                        groups=6).transpose(1, 2)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    grads = torch.autograd.grad(out.sum(), (x, weight))
+    expected_grads = torch.autograd.grad(expected.sum(), (x, weight))
+    for got, want in zip(grads, expected_grads):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)

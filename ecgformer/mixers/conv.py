@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ..ops.conv import depthwise_conv_tokens
 from .attention import check_tokens
 from .registry import register_mixer
 from .windowed import check_size
@@ -40,4 +41,4 @@ class DepthwiseConvMixer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(B, N, C) -> (B, N, C)``."""
         check_tokens(x, self.dim)
-        return self.dwconv(x.transpose(1, 2)).transpose(1, 2)
+        return depthwise_conv_tokens(x, self.dwconv.weight, self.dwconv.bias)

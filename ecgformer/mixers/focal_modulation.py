@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..ops.conv import depthwise_conv_tokens
 from .attention import check_tokens
 from .registry import register_mixer
 
@@ -71,14 +72,12 @@ class FocalModulation(nn.Module):
         """``(B, N, C) -> (B, N, C)``."""
         check_tokens(x, self.dim)
         q, ctx, gates = self.f(x).split([self.dim, self.dim, self.focal_level + 1], dim=-1)
-        ctx = ctx.transpose(1, 2)
-        gates = gates.transpose(1, 2)
         aggregated = 0.0
         for level, conv in enumerate(self.focal_convs):
-            ctx = F.gelu(conv(ctx))
-            aggregated = aggregated + ctx * gates[:, level: level + 1]
-        aggregated = aggregated + F.gelu(ctx.mean(-1, keepdim=True)) * gates[:, self.focal_level:]
+            ctx = F.gelu(depthwise_conv_tokens(ctx, conv.weight))
+            aggregated = aggregated + ctx * gates[..., level: level + 1]
+        aggregated = aggregated + F.gelu(ctx.mean(1, keepdim=True)) * gates[..., self.focal_level:]
         if self.normalize_modulator:
             aggregated = aggregated / (self.focal_level + 1)
-        modulated = q * self.h(aggregated.transpose(1, 2))
+        modulated = q * self.h(aggregated)
         return self.proj_drop(self.proj(self.norm(modulated)))

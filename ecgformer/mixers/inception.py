@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..ops.conv import depthwise_conv_tokens
 from ..ops.pooling import pool_tokens
 from .attention import Attention, check_heads, check_tokens
 from .registry import register_mixer
@@ -83,7 +84,7 @@ class InceptionMixer(nn.Module):
     def high_frequency(self, x: Tensor) -> Tensor:
         """High-frequency path on the first ``C_h`` channels: ``(B, N, C_h) -> (B, N, 2 C_h)``."""
         conv_x, pool_x = x[..., : self.conv_in], x[..., self.conv_in:]
-        conv_x = F.gelu(self.conv_dw(self.conv_linear(conv_x).transpose(1, 2)).transpose(1, 2))
+        conv_x = F.gelu(depthwise_conv_tokens(self.conv_linear(conv_x), self.conv_dw.weight))
         # a (1, k) max_pool2d: torch.export specialises max_pool1d to the traced length
         pool_x = F.max_pool2d(pool_x.unsqueeze(1), (self.kernel_size, 1), stride=1, padding=(self.kernel_size // 2, 0))
         pool_x = F.gelu(self.pool_linear(pool_x.squeeze(1)))
@@ -99,5 +100,5 @@ class InceptionMixer(nn.Module):
         """``(B, N, C) -> (B, N, C)``."""
         check_tokens(x, self.dim)
         y = torch.cat([self.high_frequency(x[..., : self.high_dim]), self.low_frequency(x[..., self.high_dim:])], -1)
-        y = y + self.fuse_dw(y.transpose(1, 2)).transpose(1, 2)
+        y = y + depthwise_conv_tokens(y, self.fuse_dw.weight)
         return self.proj_drop(self.proj(y))

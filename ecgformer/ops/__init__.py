@@ -1,6 +1,6 @@
 """Shared 1D primitives: window helpers, local (neighborhood) attention, pooled-KV attention, multi-scale convs."""
 
-from .conv import multiscale_dwconv
+from .conv import depthwise_conv_tokens, multiscale_dwconv
 from .local_attention import BACKENDS, local_attention, select_backend
 from .neighborhood import neighborhood_mask
 from .pooling import pool_tokens, pooled_kv_attention
@@ -9,7 +9,7 @@ from .windows import (cyclic_shift, grid_partition, grid_reverse, pad_to_multipl
 
 __all__ = [
     "BACKENDS", "local_attention", "select_backend", "neighborhood_mask",
-    "pool_tokens", "pooled_kv_attention", "multiscale_dwconv",
+    "pool_tokens", "pooled_kv_attention", "multiscale_dwconv", "depthwise_conv_tokens",
     "cyclic_shift", "grid_partition", "grid_reverse", "pad_to_multiple", "relative_position_index",
     "shifted_window_mask", "window_partition", "window_regions", "window_reverse",
 ]

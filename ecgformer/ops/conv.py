@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["multiscale_dwconv"]
+__all__ = ["multiscale_dwconv", "depthwise_conv_tokens"]
 
 
 def multiscale_dwconv(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor | None] | None = None,
@@ -37,3 +37,21 @@ def multiscale_dwconv(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Ten
             raise ValueError(f"biases has {len(biases)} entries for {len(weights)} weights")
         bias = torch.cat([b if b is not None else x.new_zeros(w.shape[0]) for b, w in zip(biases, weights)])
     return F.conv1d(x, kernel, bias, padding=dilation * (largest // 2), dilation=dilation, groups=channels)
+
+
+def depthwise_conv_tokens(x: Tensor, weight: Tensor, bias: Tensor | None = None, dilation: int = 1) -> Tensor:
+    """Depthwise 'same' convolution along time of tokens ``(B, N, C)`` with ``weight (C, 1, k)``, odd ``k``.
+
+    ``(B, N, C)`` memory is exactly a channels-last ``(B, C, 1, N)`` image, so this runs one 2D depthwise
+    convolution with a ``(1, k)`` kernel on that view: no transposed copies in or out, and oneDNN's
+    channels-last depthwise kernel (measured several times faster on CPU than ``conv1d`` on transposed
+    tokens). Returns contiguous ``(B, N, C)``.
+    """
+    if x.dim() != 3:
+        raise ValueError(f"x must be tokens (B, N, C), got shape {tuple(x.shape)}")
+    if weight.dim() != 3 or weight.shape[0] != x.shape[-1] or weight.shape[1] != 1 or weight.shape[2] % 2 == 0:
+        raise ValueError(f"weight must be (C={x.shape[-1]}, 1, odd k), got {tuple(weight.shape)}")
+    image = x.transpose(1, 2).unsqueeze(2)  # (B, C, 1, N) view in channels-last layout
+    out = F.conv2d(image, weight.unsqueeze(2), bias, padding=(0, dilation * (weight.shape[2] // 2)),
+                   dilation=(1, dilation), groups=x.shape[-1])
+    return out.squeeze(2).transpose(1, 2).contiguous()
