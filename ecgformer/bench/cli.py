@@ -15,3 +15,5 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     add_mixers_parser(targets)
     from .data import add_data_bench_parser
     add_data_bench_parser(targets)
+    from .models import add_models_parser
+    add_models_parser(targets)

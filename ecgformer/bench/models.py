@@ -1,0 +1,160 @@
+"""``ecgformer bench models``: every registered preset's size, FLOPs, training and inference throughput, memory.
+
+Per preset (12 leads, 5 classes): parameters; forward FLOPs of one 12 x 1000 input (``FlopCounterMode``, the
+CPU SDPA kernel included, as in ``bench mixers``; elementwise ops not counted); training throughput in ECGs/s
+(batch 32 of length 1000, forward + BCE + backward + AdamW step); inference throughput (eval, no grad, batch 32);
+peak memory of a training step and of an inference batch. All timings are taken before any memory measurement
+(see :mod:`ecgformer.bench.timing`). Target: ``ecgformer_s`` trains at least as fast as ``xresnet1d101``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..models import create_model, list_models
+from .mixers import _FLOP_MAPPING
+from .timing import machine_info, median_ms, peak_memory_mb
+
+__all__ = ["run_models_benchmark", "add_models_parser"]
+
+TARGET = ("ecgformer_s", "xresnet1d101")
+
+
+def _build(name: str, in_chans: int, num_classes: int) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create_model(name, num_classes=num_classes, in_chans=in_chans)
+
+
+def _training_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    model.train()
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        F.binary_cross_entropy_with_logits(model(x), y).backward()
+        optimizer.step()
+
+    return step
+
+
+def _inference(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def infer() -> None:
+        model.eval()
+        with torch.no_grad():
+            model(x)
+
+    return infer
+
+
+def run_models_benchmark(names: list[str], batch: int = 32, length: int = 1000, in_chans: int = 12,
+                         num_classes: int = 5, repeats: int = 5,
+                         log: Callable[[str], None] = print) -> dict[str, object]:
+    """Measure every preset; return ``{"config", "machine", "rows", "targets"}``."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, in_chans, length, generator=generator)
+    y = (torch.rand(batch, num_classes, generator=generator) < 0.3).float()
+    rows: list[dict[str, object]] = []
+    for name in names:
+        model = _build(name, in_chans, num_classes)
+        row: dict[str, object] = {"model": name, "params": sum(p.numel() for p in model.parameters())}
+        model.eval()
+        with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_FLOP_MAPPING) as counter:
+            model(x[:1])
+        row["gflops"] = counter.get_total_flops() / 1e9
+        row["train_ecg_s"] = batch / (median_ms(_training_step(model, x, y), repeats) / 1000)
+        row["infer_ecg_s"] = batch / (median_ms(_inference(model, x), repeats) / 1000)
+        rows.append(row)
+        log(_format_row(row, memory=False))
+    for row in rows:  # memory after every timing: measuring it changes malloc's behaviour
+        model = _build(str(row["model"]), in_chans, num_classes)
+        step = _training_step(model, x, y)
+        step()  # AdamW state exists from here on, as in a training run
+        row["train_peak_mb"] = peak_memory_mb(step)
+        row["infer_peak_mb"] = peak_memory_mb(_inference(model, x))
+        log(_format_row(row, memory=True))
+    return {
+        "config": {"batch": batch, "length": length, "in_chans": in_chans, "num_classes": num_classes,
+                   "repeats": repeats, "optimizer": "AdamW", "loss": "BCE with logits"},
+        "machine": machine_info(),
+        "rows": rows,
+        "targets": _targets(rows),
+    }
+
+
+def _targets(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    speed = {row["model"]: row["train_ecg_s"] for row in rows}
+    fast, baseline = TARGET
+    if fast not in speed or baseline not in speed:
+        return []
+    ratio = float(speed[fast]) / float(speed[baseline])
+    return [{"target": f"{fast} training ECGs/s / {baseline} training ECGs/s (>= 1)", "value": round(ratio, 3),
+             "limit": 1.0, "met": ratio >= 1.0}]
+
+
+def _format_row(row: dict[str, object], memory: bool) -> str:
+    def fmt(key: str, spec: str = "9.1f") -> str:
+        value = row.get(key)
+        return f"{value:{spec}}" if isinstance(value, float) else f"{'-':>9}"
+
+    if memory:
+        return (f"{row['model']:<27} peak train {fmt('train_peak_mb')} MiB  peak inference {fmt('infer_peak_mb')} "
+                f"MiB")
+    return (f"{row['model']:<27} params {row['params'] / 1e6:6.2f} M  GFLOPs {fmt('gflops', '6.3f')}  "
+            f"train {fmt('train_ecg_s')} ECG/s  inference {fmt('infer_ecg_s')} ECG/s")
+
+
+def markdown_table(result: dict[str, object]) -> str:
+    """The result as a Markdown table (for the README)."""
+    config = result["config"]
+    lines = [(f"| model | params (M) | GFLOPs ({config['in_chans']} x {config['length']}) | train ECG/s | "
+              "inference ECG/s | peak train MiB | peak inference MiB |"), "|---|---:|---:|---:|---:|---:|---:|"]
+
+    def mib(value: object) -> str:
+        return f"{value:.0f}" if isinstance(value, float) else "-"
+
+    for row in result["rows"]:
+        lines.append(f"| `{row['model']}` | {row['params'] / 1e6:.2f} | {row['gflops']:.3f} | "
+                     f"{row['train_ecg_s']:.1f} | {row['infer_ecg_s']:.1f} | {mib(row.get('train_peak_mb'))} | "
+                     f"{mib(row.get('infer_peak_mb'))} |")
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> int:
+    names = args.models or list_models()
+    unknown = sorted(set(names) - set(list_models()))
+    if unknown:
+        raise SystemExit(f"unknown models {unknown}; registered: {', '.join(list_models())}")
+    batch, length, repeats = (4, 500, 1) if args.quick else (args.batch, args.length, args.repeats)
+    log = (lambda s: print(s, file=sys.stderr)) if args.json else print
+    result = run_models_benchmark(names, batch=batch, length=length, repeats=repeats, log=log)
+    for target in result["targets"]:
+        log(f"target: {target['target']}: {target['value']} ({'met' if target['met'] else 'NOT MET'})")
+    if args.markdown:
+        log(markdown_table(result))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+def add_models_parser(targets: argparse._SubParsersAction) -> None:
+    """Register ``ecgformer bench models``."""
+    parser = targets.add_parser("models", help="every preset: params, FLOPs, train/inference ECGs/s, peak memory")
+    parser.add_argument("--models", nargs="+", help="preset names (default: every registered model)")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--length", type=int, default=1000, help="samples per ECG (timing; FLOPs use the same)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="smoke run: batch 4, length 500, 1 repeat")
+    parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON (table goes to stderr)")
+    parser.add_argument("--out", help="also write the JSON result to this file")
+    parser.set_defaults(run=_run)

@@ -1,0 +1,88 @@
+"""The registered presets: the ecgformer hybrids, one small model per mixer, SMT, ViT and the PTB-XL CNN baselines.
+
+Stated sizes are for 12 leads and 5 classes; tests hold every preset to within 20% of its stated size.
+"""
+
+from __future__ import annotations
+
+from .inception1d import Inception1d
+from .metaformer import MetaFormer1d
+from .registry import register_model
+from .xresnet1d import XResNet1d
+
+__all__ = ["ECGFORMER_S", "FAMILY_LAYOUTS"]
+
+# Shared by every ecgformer preset: a stride-4 conv stem (25 tokens/s at 100 Hz, 125 at 500 Hz) and strides 2, 4, 2
+# into stages 2-4, so the two convolutional stages see tokens of 4 and 8 samples and the attention stages beat-scale
+# tokens of 32 and 64 samples (320 and 640 ms at 100 Hz); one conditional positional encoding per stage (CPVT);
+# concat (avg + max) pooling head.
+_COMMON = dict(stem="conv", stem_stride=4, downsample_stride=(2, 4, 2), cpe="stage", head="avgmax")
+# The default hybrid: depthwise-conv mixers on the long early sequences (ConvFormer stages), HiLo attention (LITv2) in
+# stage 3 -- half the heads inside windows of 4 tokens (about one beat), half over 4x-pooled keys (the rhythm) --
+# and global attention on the short last stage.
+_HYBRID = ("conv", "conv", "hilo", "attention")
+
+ECGFORMER_T = dict(_COMMON, dims=(32, 64, 112, 160), depths=(2, 2, 3, 1), num_heads=(2, 2, 4, 5), mixers=_HYBRID,
+                   drop_path_rate=0.05)
+ECGFORMER_S = dict(_COMMON, dims=(48, 96, 192, 288), depths=(2, 2, 6, 2), num_heads=(3, 3, 6, 9), mixers=_HYBRID,
+                   drop_path_rate=0.1)
+ECGFORMER_B = dict(_COMMON, dims=(64, 128, 320, 512), depths=(2, 2, 10, 2), num_heads=(2, 4, 10, 16),
+                   mixers=_HYBRID, drop_path_rate=0.2, layer_scale=1e-5)
+
+register_model("ecgformer_t", MetaFormer1d, ECGFORMER_T, 1_000_000,
+               "hybrid: conv, conv, HiLo, attention; dims 32-160")
+register_model("ecgformer_s", MetaFormer1d, ECGFORMER_S, 5_000_000,
+               "hybrid: conv, conv, HiLo, attention; dims 48-320")
+register_model("ecgformer_b", MetaFormer1d, ECGFORMER_B, 20_000_000,
+               "hybrid: conv, conv, HiLo, attention; dims 64-512, LayerScale")
+
+# One preset per mixer on the ecgformer_s backbone, the mixer in every stage (the MetaFormer ablation: all else
+# equal). Patterns alternate per block; iFormer's frequency ramp raises the low-frequency share with depth.
+_SWIN = [["swin", {"name": "swin", "shift": True}]] * 4  # W-MSA / SW-MSA alternating in every stage
+_INCEPTION_RAMP = ({"name": "inception", "low_ratio": 1 / 3, "pool_size": 4},
+                   {"name": "inception", "low_ratio": 1 / 3, "pool_size": 2},
+                   [{"name": "inception", "low_ratio": 0.5, "pool_size": 1}] * 3
+                   + [{"name": "inception", "low_ratio": 2 / 3, "pool_size": 1}] * 3,
+                   {"name": "inception", "low_ratio": 0.7, "pool_size": 1})
+# Pathformer's pathways are heavy (each has its own qkv, and the inter-patch projection has 2 * patch_size * dim^2
+# weights): patches shrink as the stages get wider and their sequences shorter, and the preset is about 3x larger.
+_PATHWAYS = tuple({"name": "pathway", "patch_sizes": sizes} for sizes in ((4, 8, 16), (4, 8, 16), (2, 4, 8), (1, 2, 4)))
+FAMILY_LAYOUTS: dict[str, tuple[object, int]] = {
+    "attention": ("attention", 5_200_000),
+    "conv": ("conv", 3_600_000),
+    "dilated": ("dilated", 5_200_000),
+    "focal_attention": ("focal_attention", 5_200_000),
+    "focal_modulation": ("focal_modulation", 5_300_000),
+    "hilo": ("hilo", 5_000_000),
+    "inception": (_INCEPTION_RAMP, 4_800_000),
+    "pathway": (_PATHWAYS, 17_500_000),
+    "smt": ({"name": "smt", "num_heads": 4}, 5_600_000),
+    "sr": ("sr", 5_600_000),
+    "swin": (_SWIN, 5_200_000),
+}
+for _mixer, (_layout, _params) in FAMILY_LAYOUTS.items():
+    register_model(f"ecgformer_s_{_mixer}", MetaFormer1d, dict(ECGFORMER_S, mixers=_layout), _params,
+                   f"ecgformer_s backbone with the {_mixer} mixer in every stage")
+
+# SMT's evolutionary hybrid (Lin et al., ICCV 2023): scale-aware modulation in stages 1-2, SAM and attention
+# alternating in stage 3, attention in stage 4; SAM with 4 conv heads (kernels 3, 5, 7, 9), conv FFN (SMT's
+# detail-specific FFN).
+_SAM = {"name": "smt", "num_heads": 4}
+register_model("smt1d_s", MetaFormer1d,
+               dict(_COMMON, dims=(48, 96, 192, 288), depths=(2, 2, 6, 2), num_heads=(3, 3, 6, 9),
+                    mixers=(_SAM, _SAM, [_SAM, "attention"], "attention"), ffn="conv", drop_path_rate=0.1),
+               5_400_000, "SMT evolutionary hybrid: SAM, SAM, SAM/attention alternating, attention")
+
+# Plain patch ViT for reference (DeiT-Ti shape): 8-sample patches, 12 global-attention blocks of width 192,
+# a PEG after the first block (CPVT: length-free positions), average pooling.
+register_model("vit1d_s", MetaFormer1d,
+               dict(stem="patch", stem_stride=8, dims=(192,), depths=(12,), num_heads=(3,), mixers="attention",
+                    cpe="stage", head="avg", drop_path_rate=0.1),
+               5_400_000, "plain ViT: patch 8, 12 x 192 global attention, CPE")
+
+register_model("xresnet1d50", XResNet1d, dict(layers=(3, 4, 6, 3)), 950_000,
+               "PTB-XL benchmark xresnet1d50 (ResNet-D bottlenecks, kernel 5)")
+register_model("xresnet1d101", XResNet1d, dict(layers=(3, 4, 23, 3)), 1_900_000,
+               "PTB-XL benchmark xresnet1d101 (ResNet-D bottlenecks, kernel 5)")
+register_model("inception1d", Inception1d, {}, 510_000,
+               "PTB-XL benchmark inception1d (InceptionTime: kernels 39, 19, 9; depth 6)")
