@@ -37,7 +37,7 @@ def _is_tracing() -> bool:
     return torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.jit.is_scripting()
 
 
-def select_backend(q: Tensor, needs_grad: bool) -> str:
+def select_backend(q: Tensor) -> str:
     """The ``auto`` rule.
 
     * under export, tracing or compilation: ``torch`` (the only exportable backend);
@@ -67,9 +67,7 @@ def local_attention(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
-        needs_grad = torch.is_grad_enabled() and any(
-            t is not None and t.requires_grad for t in (q, k, v, rpb))
-        backend = select_backend(q, needs_grad)
+        backend = select_backend(q)
     if backend == "torch":
         return _blocked_local_attention(q, k, v, kernel_size, dilation, causal, rpb,
                                         block_size or DEFAULT_BLOCK_SIZE)
