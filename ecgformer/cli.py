@@ -16,6 +16,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parser(commands)
     from .data.cli import add_data_parser
     add_data_parser(commands)
+    from .export.cli import add_export_parser
+    add_export_parser(commands)
+    from .inference.cli import run_bundle_predict
+    from .training.cli import add_training_parsers
+    add_training_parsers(commands, bundle_predict=run_bundle_predict)
     return parser
 
 

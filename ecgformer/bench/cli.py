@@ -17,3 +17,5 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     add_data_bench_parser(targets)
     from .models import add_models_parser
     add_models_parser(targets)
+    from .inference import add_inference_parser
+    add_inference_parser(targets)

@@ -1,0 +1,121 @@
+"""``ecgformer bench inference``: eager PyTorch vs onnxruntime on one 12-lead, 10 s, 500 Hz record.
+
+Per model and thread count (1 and 2): single-record latency p50/p95 (ms) and batch throughput (ECGs/s) of
+eager PyTorch (eval, ``torch.inference_mode``) and of the bundle's ONNX model under onnxruntime (the
+model exported by :func:`ecgformer.export.formats.write_model`). Target: onnxruntime p50 latency at least
+1.5x lower than eager for ``ecgformer_s``, in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..export.formats import load_runner, write_model
+from ..models import create_model
+from .timing import machine_info
+
+__all__ = ["add_inference_parser", "run_inference_benchmark"]
+
+MODELS = ("ecgformer_s", "xresnet1d101")
+TARGET_SPEEDUP = 1.5
+
+
+def _latencies_ms(fn: Callable[[], object], repeats: int, warmup: int = 3) -> np.ndarray:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000.0 * np.asarray(times)
+
+
+def _eager(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], object]:
+    def call() -> object:
+        with torch.inference_mode():
+            return model(x)
+    return call
+
+
+def _measure(single: Callable[[], object], batched: Callable[[], object], batch: int, repeats: int) -> dict[str, float]:
+    lat = _latencies_ms(single, repeats)
+    batch_ms = float(np.median(_latencies_ms(batched, max(3, repeats // 10), warmup=1)))
+    return {"p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
+            "throughput": 1000.0 * batch / batch_ms}
+
+
+def run_inference_benchmark(models: tuple[str, ...] = MODELS, threads: tuple[int, ...] = (1, 2), batch: int = 32,
+                            length: int = 5000, repeats: int = 50) -> dict[str, object]:
+    """Rows of ``model, threads, runtime, p50_ms, p95_ms, throughput`` and the ecgformer_s speed-up per thread count."""
+    rng = np.random.default_rng(0)
+    one = rng.standard_normal((1, 12, length)).astype(np.float32)
+    many = rng.standard_normal((batch, 12, length)).astype(np.float32)
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name in models:
+            torch.manual_seed(0)
+            model = create_model(name, num_classes=5, in_chans=12).eval()
+            target = Path(folder) / name
+            target.mkdir()
+            path = write_model(model, torch.from_numpy(one.repeat(2, axis=0)), "onnx", target)
+            for n in threads:
+                torch.set_num_threads(n)
+                x1, xb = torch.from_numpy(one), torch.from_numpy(many)
+
+                rows.append({"model": name, "threads": n, "runtime": "eager",
+                             **_measure(_eager(model, x1), _eager(model, xb), batch, repeats)})
+                run = load_runner(path, "onnx", threads=n)
+                rows.append({"model": name, "threads": n, "runtime": "onnxruntime",
+                             **_measure(partial(run, one), partial(run, many), batch, repeats)})
+    speedup = {f"{r['threads']}": e["p50_ms"] / r["p50_ms"] for e in rows for r in rows
+               if e["model"] == r["model"] == "ecgformer_s" and e["threads"] == r["threads"]
+               and e["runtime"] == "eager" and r["runtime"] == "onnxruntime"}
+    return {"rows": rows, "ecgformer_s_p50_speedup": speedup, "target": TARGET_SPEEDUP, "length": length,
+            "batch": batch, "repeats": repeats, "machine": machine_info()}
+
+
+def markdown_table(result: dict[str, object]) -> str:
+    """The rows as a Markdown table."""
+    lines = ["| model | threads | runtime | p50 ms | p95 ms | batch ECGs/s |", "|---|---|---|---|---|---|"]
+    for r in result["rows"]:  # type: ignore[union-attr]
+        lines.append(f"| {r['model']} | {r['threads']} | {r['runtime']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
+                     f"| {r['throughput']:.1f} |")
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> int:
+    quick = {"length": 1000, "batch": 4, "repeats": 5} if args.quick else {}
+    result = run_inference_benchmark(tuple(args.models), tuple(args.threads), **{
+        "batch": args.batch, "length": args.length, "repeats": args.repeats, **quick})
+    print(markdown_table(result))
+    speedups = result["ecgformer_s_p50_speedup"]
+    for n, s in speedups.items():  # type: ignore[union-attr]
+        verdict = "meets" if s >= TARGET_SPEEDUP else "misses"
+        print(f"ecgformer_s, {n} thread(s): onnxruntime p50 {s:.2f}x faster than eager ({verdict} the "
+              f"{TARGET_SPEEDUP}x target)")
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def add_inference_parser(targets: argparse._SubParsersAction) -> None:
+    """Register ``ecgformer bench inference``."""
+    parser = targets.add_parser("inference", help="eager PyTorch vs onnxruntime latency and throughput")
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--length", type=int, default=5000, help="samples (10 s at 500 Hz)")
+    parser.add_argument("--repeats", type=int, default=50, help="single-record runs per measurement")
+    parser.add_argument("--quick", action="store_true", help="smoke run: length 1000, batch 4, 5 repeats")
+    parser.add_argument("--out", help="also write the JSON result here")
+    parser.set_defaults(run=_run)

@@ -1,0 +1,55 @@
+"""``ecgformer export CKPT_OR_PRESET --format onnx|torchscript|exported --out DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["add_export_parser"]
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from .bundle import ParityError, export_bundle
+    from .source import load_source
+
+    formats = [f for item in args.format for f in item.split(",") if f]
+    overrides: dict[str, Any] = json.loads(args.model_kwargs) if args.model_kwargs else {}
+    try:
+        source = load_source(args.target, class_names=args.classes.split(",") if args.classes else None,
+                             num_classes=args.num_classes, in_chans=args.in_chans, weights=args.weights,
+                             task_type="singlelabel" if args.single_label else "multilabel",
+                             sampling_rate=args.fs, seconds=args.seconds, **overrides)
+        out = export_bundle(source, args.out, formats or ["onnx"], overwrite=args.overwrite,
+                            aggregation=args.aggregation, stride_fraction=args.stride)
+    except (ParityError, ValueError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"bundle: {out}")
+    print(json.dumps(json.loads((out / "model.json").read_text())["parity"], indent=2))
+    return 0
+
+
+def add_export_parser(commands: Any) -> None:
+    """Register ``export`` on the sub-command action ``commands``."""
+    parser = commands.add_parser("export", help="export a checkpoint or preset to a parity-checked bundle folder")
+    parser.add_argument("target", help="checkpoint file, or a preset name (see `ecgformer list`)")
+    parser.add_argument("--format", action="append", default=[],
+                        help="onnx, torchscript, exported (.pt2); repeat or comma-separate (default: onnx)")
+    parser.add_argument("--out", required=True, help="bundle folder to create")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle once the new one passes")
+    parser.add_argument("--aggregation", choices=("mean", "max"), default="mean",
+                        help="window probabilities -> record probabilities for long records")
+    parser.add_argument("--stride", type=float, default=0.5, help="sliding-window stride as a fraction of the length")
+    preset = parser.add_argument_group("preset exports (ignored for checkpoints)")
+    preset.add_argument("--classes", default=None, help="comma-separated class names (default class_0..)")
+    preset.add_argument("--num-classes", type=int, default=None, help="class count without --classes (default 5)")
+    preset.add_argument("--in-chans", type=int, default=12)
+    preset.add_argument("--weights", default=None, help="state_dict file for the preset (default: random, seed 0)")
+    preset.add_argument("--single-label", action="store_true", help="arg-max decisions instead of thresholds")
+    preset.add_argument("--fs", type=float, default=500.0, help="sampling rate of the model input")
+    preset.add_argument("--seconds", type=float, default=10.0, help="input length in seconds")
+    preset.add_argument("--model-kwargs", default=None, help='JSON overrides, e.g. \'{"dims": [24, 24, 48, 48]}\'')
+    parser.set_defaults(run=_run_export)
+

@@ -1,0 +1,61 @@
+"""Writers and runners of the three export formats: ONNX (dynamo), TorchScript (trace), ExportedProgram (.pt2).
+
+Every format takes ``(batch, leads, length)`` float32 inputs with dynamic batch and length and returns logits.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.export import Dim
+
+from ..inference.predictor import onnx_session
+
+__all__ = ["FILE_NAMES", "FORMATS", "INPUT_NAME", "OPSET", "load_runner", "write_model"]
+
+FORMATS: tuple[str, ...] = ("onnx", "torchscript", "exported")
+FILE_NAMES = {"onnx": "model.onnx", "torchscript": "model.ts", "exported": "model.pt2"}
+OPSET = 18
+INPUT_NAME = "x"
+Runner = Callable[[np.ndarray], np.ndarray]
+
+
+def _dynamic_shapes() -> dict[str, dict[int, Dim]]:
+    return {INPUT_NAME: {0: Dim.DYNAMIC, 2: Dim.DYNAMIC}}
+
+
+def write_model(model: torch.nn.Module, example: torch.Tensor, fmt: str, folder: Path) -> Path:
+    """Export eval-mode ``model`` traced at ``example`` (batch >= 2, several windows long) into ``folder``."""
+    path = folder / FILE_NAMES[fmt]
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if fmt == "onnx":
+            program = torch.onnx.export(model, (example,), dynamo=True, verbose=False, opset_version=OPSET,
+                                        input_names=[INPUT_NAME], output_names=["logits"],
+                                        dynamic_shapes=_dynamic_shapes())
+            program.save(str(path))
+        elif fmt == "torchscript":
+            torch.jit.save(torch.jit.trace(model, (example,), check_trace=False), str(path))
+        elif fmt == "exported":
+            torch.export.save(torch.export.export(model, (example,), dynamic_shapes=_dynamic_shapes()), str(path))
+        else:
+            raise ValueError(f"unknown export format {fmt!r}; choose from {FORMATS}")
+    return path
+
+
+def load_runner(path: Path, fmt: str, threads: int | None = None) -> Runner:
+    """A function running the exported file on a numpy batch (onnxruntime for ONNX, torch otherwise)."""
+    if fmt == "onnx":
+        session = onnx_session(path, threads)
+        name = session.get_inputs()[0].name
+        return lambda x: session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+    module = torch.jit.load(str(path)) if fmt == "torchscript" else torch.export.load(str(path)).module()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+    return run

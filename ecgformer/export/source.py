@@ -1,0 +1,135 @@
+"""What an export starts from: a registered preset (random or given weights) or a training checkpoint.
+
+Checkpoint layout read by :func:`load_checkpoint` (``torch.load`` dict; see ``README_SECTION.md``)::
+
+    {"state_dict": {...},                     # keys may carry a "model." or "ema.module." prefix (EMA preferred)
+     "hyper_parameters": {"model_name" | "model", "model_kwargs" | "model_overrides", "num_classes", "in_chans",
+                          "class_names", "thresholds", "preprocess", "sampling_rate", "lead_names",
+                          "input_length", "task_type": "multilabel" | "singlelabel"  (or "single_label": bool)},
+     # the training module's top-level keys are read too:
+     "thresholds": Thresholds.to_dict(), "class_names": [...],
+     "data_config": {"preprocess": {...}, "fs": 500, "leads": [...], "length_s": 10.0}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.leads import STANDARD_LEADS
+from ..data.preprocess import Preprocess
+from ..models import create_model, list_models
+from ..training.thresholds import FIXED_THRESHOLD, Thresholds
+
+__all__ = ["ExportSource", "from_preset", "load_checkpoint", "load_source"]
+
+DEFAULT_FS = 500.0
+DEFAULT_SECONDS = 10.0
+
+
+@dataclass
+class ExportSource:
+    """An eval-mode model and everything the bundle must say about its inputs and outputs."""
+
+    model: torch.nn.Module
+    model_name: str
+    model_kwargs: dict[str, Any]
+    class_names: tuple[str, ...]
+    thresholds: Thresholds
+    sampling_rate: float
+    lead_names: tuple[str, ...]
+    input_length: int
+    preprocess: Preprocess = field(default_factory=Preprocess)
+    task_type: str = "multilabel"
+    origin: str = "preset"
+
+
+def default_thresholds(class_names: Sequence[str], task_type: str) -> Thresholds:
+    """0.5 per class (multi-label) or arg-max (single-label) when no validation thresholds exist."""
+    if task_type == "singlelabel":
+        return Thresholds(None, "argmax", "none", tuple(class_names))
+    return Thresholds((FIXED_THRESHOLD,) * len(class_names), "fixed", "none", tuple(class_names))
+
+
+def _lead_names(in_chans: int, leads: Sequence[str] | None) -> tuple[str, ...]:
+    if leads is not None:
+        names = tuple(leads)
+    elif in_chans == len(STANDARD_LEADS):
+        names = STANDARD_LEADS
+    elif in_chans == 1:
+        names = ("ECG",)
+    else:
+        names = STANDARD_LEADS[:in_chans]
+    if len(names) != in_chans:
+        raise ValueError(f"{len(names)} lead names for a model with in_chans={in_chans}")
+    return names
+
+
+def from_preset(name: str, class_names: Sequence[str] | None = None, num_classes: int | None = None,
+                in_chans: int = 12, weights: str | Path | None = None, task_type: str = "multilabel",
+                sampling_rate: float = DEFAULT_FS, seconds: float = DEFAULT_SECONDS,
+                leads: Sequence[str] | None = None, **model_kwargs: Any) -> ExportSource:
+    """A registered preset with random (seed 0) or given weights (a ``state_dict`` file)."""
+    if name not in list_models():
+        raise ValueError(f"unknown preset {name!r}; registered: {', '.join(list_models())}")
+    if class_names is None:
+        class_names = tuple(f"class_{k}" for k in range(num_classes or 5))
+    torch.manual_seed(0)
+    model = create_model(name, len(class_names), in_chans, **model_kwargs)
+    if weights is not None:
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return ExportSource(model=model.eval(), model_name=name, model_kwargs=dict(model_kwargs),
+                        class_names=tuple(class_names), thresholds=default_thresholds(class_names, task_type),
+                        sampling_rate=float(sampling_rate), lead_names=_lead_names(in_chans, leads),
+                        input_length=round(sampling_rate * seconds), task_type=task_type)
+
+
+def _model_state(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    for prefix in ("ema.module.", "model."):
+        picked = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        if picked:
+            return picked
+    return state_dict
+
+
+def load_checkpoint(path: str | Path) -> ExportSource:
+    """An :class:`ExportSource` from a checkpoint in the layout of the module docstring."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
+        raise ValueError(f"{path}: a checkpoint needs 'state_dict' and 'hyper_parameters'")
+    hp: dict[str, Any] = dict(ckpt["hyper_parameters"])
+    data: dict[str, Any] = dict(ckpt.get("data_config") or hp.get("data_config") or {})
+    name = hp.get("model_name", hp.get("model"))
+    kwargs = dict(hp.get("model_kwargs", hp.get("model_overrides")) or {})
+    num_classes = int(hp["num_classes"])
+    in_chans = int(hp.get("in_chans", 12))
+    class_names = tuple(hp.get("class_names") or ckpt.get("class_names") or
+                        [f"class_{k}" for k in range(num_classes)])
+    task_type = hp.get("task_type") or ("singlelabel" if hp.get("single_label") else "multilabel")
+    if task_type not in ("multilabel", "singlelabel"):
+        raise ValueError(f"{path}: task_type must be 'multilabel' or 'singlelabel', got {task_type!r}")
+    stored = hp.get("thresholds", ckpt.get("thresholds"))
+    thresholds = (Thresholds.from_dict(stored) if stored is not None
+                  else default_thresholds(class_names, task_type))
+    preprocess_dict = hp.get("preprocess", data.get("preprocess"))
+    preprocess = Preprocess.from_dict(preprocess_dict) if preprocess_dict else Preprocess()
+    fs = float(hp.get("sampling_rate") or data.get("fs") or preprocess.fs or DEFAULT_FS)
+    leads = hp.get("lead_names") or data.get("leads") or preprocess.leads
+    length = hp.get("input_length") or round(fs * float(data.get("length_s") or DEFAULT_SECONDS))
+    model = create_model(name, num_classes, in_chans, **kwargs)
+    model.load_state_dict(_model_state(ckpt["state_dict"]))
+    return ExportSource(model=model.eval(), model_name=name, model_kwargs=kwargs, class_names=class_names,
+                        thresholds=thresholds, sampling_rate=fs, lead_names=_lead_names(in_chans, leads),
+                        input_length=int(length), preprocess=preprocess, task_type=task_type,
+                        origin=f"checkpoint {Path(path).name}")
+
+
+def load_source(target: str, **preset_kwargs: Any) -> ExportSource:
+    """A checkpoint file when ``target`` is an existing file, else a preset name (``preset_kwargs`` apply)."""
+    if Path(target).is_file():
+        return load_checkpoint(target)
+    return from_preset(target, **preset_kwargs)

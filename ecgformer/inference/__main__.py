@@ -1,0 +1,20 @@
+"""``python -m ecgformer.inference BUNDLE INPUT... --out FILE.csv|.json``: bundle prediction without torch installed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .cli import run_bundle_predict
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments and run :func:`ecgformer.inference.cli.run_bundle_predict`."""
+    parser = argparse.ArgumentParser(prog="python -m ecgformer.inference", description=__doc__)
+    parser.add_argument("inputs", nargs="+", help="bundle folder, then WFDB records (.hea), folders or .npy files")
+    parser.add_argument("--out", dest="output", required=True, help="predictions file (.csv or .json)")
+    return run_bundle_predict(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

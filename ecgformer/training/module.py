@@ -1,0 +1,229 @@
+"""The LightningModule that trains any registered model with any registered loss."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from ..data.cinc2017 import CINC2017_CLASSES
+from ..losses import create_loss
+from ..metrics import (
+    auprc,
+    auroc,
+    binarize,
+    cinc2017_score,
+    f_beta,
+    fmax,
+    g_beta,
+    per_class_f1,
+)
+from ..models import create_model
+from .thresholds import FIXED_THRESHOLD, RULES, Thresholds, select_thresholds
+
+__all__ = ["EcgClassifier", "evaluation_metrics", "warmup_cosine"]
+
+
+def warmup_cosine(step: int, total_steps: int, warmup_steps: int, min_lr_ratio: float = 0.0) -> float:
+    """Learning-rate factor at ``step``: linear warm-up from 0 over ``warmup_steps``, then a cosine decay
+    to ``min_lr_ratio`` at ``total_steps``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def evaluation_metrics(y_true: np.ndarray, y_prob: np.ndarray, thresholds: Thresholds | None,
+                       class_names: Sequence[str], single_label: bool) -> dict[str, float]:
+    """Summary metrics of probabilities ``y_prob`` against binary ``y_true``: macro/micro AUROC and AUPRC,
+    Fmax, and with ``thresholds`` F-beta/G-beta (beta=2) and macro F1; for single-label tasks the
+    accuracy of the arg-max class and, when the classes are CinC 2017's, the CinC 2017 score."""
+    out = {"auroc_macro": auroc(y_true, y_prob), "auroc_micro": auroc(y_true, y_prob, average="micro"),
+           "auprc_macro": auprc(y_true, y_prob), "auprc_micro": auprc(y_true, y_prob, average="micro"),
+           "fmax": fmax(y_true, y_prob)}
+    if thresholds is not None:
+        decisions = thresholds.apply(y_prob)
+        out["f1_macro"] = float(np.nanmean(per_class_f1(y_true, decisions)))
+        out["f_beta2"] = f_beta(y_true, decisions)
+        out["g_beta2"] = g_beta(y_true, decisions)
+    if single_label:
+        truth, answer = y_true.argmax(axis=1), y_prob.argmax(axis=1)
+        out["accuracy"] = float((truth == answer).mean())
+        if tuple(class_names) == tuple(CINC2017_CLASSES):
+            out["cinc2017_score"] = cinc2017_score(truth, answer)
+    return out
+
+
+class EcgClassifier(L.LightningModule):
+    """Trains ``create_model(model, num_classes, in_chans, **model_overrides)`` with
+    ``create_loss(loss, **loss_kwargs)`` (plus ``aux_weight * model.auxiliary_loss()``).
+
+    AdamW (no weight decay on biases and norms) with linear warm-up over ``warmup_fraction`` of the
+    steps and a cosine decay; with ``ema_decay`` an exponential moving average of the weights is kept
+    and used for validation, testing and prediction. ``single_label`` tasks use soft-max probabilities
+    and arg-max decisions, multi-label tasks sigmoid probabilities and per-class thresholds chosen by
+    ``threshold_rule`` on the validation split at the end of every validation epoch. The thresholds, the
+    class names and ``data_config`` (data and preprocessing settings) are stored in checkpoints.
+    """
+
+    def __init__(self, model: str = "ecgformer_t", num_classes: int = 10, in_chans: int = 12,
+                 model_overrides: dict[str, Any] | None = None, loss: str = "bce",
+                 loss_kwargs: dict[str, Any] | None = None, lr: float = 1e-3, weight_decay: float = 0.05,
+                 warmup_fraction: float = 0.05, min_lr_ratio: float = 0.01, ema_decay: float | None = None,
+                 aux_weight: float = 0.01, single_label: bool = False, threshold_rule: str | None = None,
+                 class_names: Sequence[str] | None = None, data_config: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        rule = threshold_rule or ("argmax" if single_label else "f1")
+        if rule not in RULES:
+            raise ValueError(f"threshold_rule must be one of {RULES}, got {threshold_rule!r}")
+        if single_label and rule != "argmax":
+            raise ValueError(f"single_label tasks decide by arg-max; threshold_rule={threshold_rule!r} does not apply")
+        if class_names is not None and len(class_names) != num_classes:
+            raise ValueError(f"class_names has {len(class_names)} names for num_classes={num_classes}")
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay!r}")
+        self.save_hyperparameters()
+        self.model = create_model(model, num_classes, in_chans, **(model_overrides or {}))
+        self.criterion = create_loss(loss, **(loss_kwargs or {}))
+        self.ema: AveragedModel | None = None
+        if ema_decay is not None:
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+            self.ema.requires_grad_(False)
+        self.class_names = tuple(class_names) if class_names is not None else tuple(f"class_{k}"
+                                                                                   for k in range(num_classes))
+        self.threshold_rule = rule
+        self.thresholds: Thresholds | None = None
+        self.data_config = dict(data_config or {})
+        self.test_results: dict[str, np.ndarray] = {}
+        self.last_metrics: dict[str, dict[str, float]] = {}
+        self._outputs: dict[str, list[Tensor]] = {"prob": [], "y": [], "index": []}
+
+    def eval_model(self) -> nn.Module:
+        """The network used for evaluation: the EMA copy when EMA is on, else the trained model."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits ``(B, num_classes)``; the EMA weights outside training when EMA is on."""
+        return (self.model if self.training else self.eval_model())(x)
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """Soft-max (single-label) or sigmoid (multi-label) probabilities."""
+        return logits.float().softmax(dim=1) if self.hparams.single_label else logits.float().sigmoid()
+
+    def _record_probabilities(self, logits: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        """Probabilities per record; sliding-window batches average their windows' probabilities."""
+        prob = self.probabilities(logits)
+        if "owner" not in batch:
+            return prob
+        n = len(batch["y"])
+        total = torch.zeros(n, prob.shape[1], device=prob.device).index_add_(0, batch["owner"], prob)
+        return total / torch.bincount(batch["owner"], minlength=n).clamp_min(1)[:, None]
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        """Loss of one batch, with the model's auxiliary loss when it has one."""
+        logits = self.model(batch["x"])
+        loss = self.criterion(logits.float(), batch["y"])
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["y"]),
+                 sync_dist=True)
+        auxiliary = getattr(self.model, "auxiliary_loss", None)
+        if auxiliary is not None and self.hparams.aux_weight:
+            aux = auxiliary()
+            self.log("train/aux_loss", aux, on_step=False, on_epoch=True, batch_size=len(batch["y"]), sync_dist=True)
+            loss = loss + self.hparams.aux_weight * aux
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Update the EMA weights after each optimiser step."""
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+
+    def _evaluate(self, batch: dict[str, Tensor], stage: str) -> None:
+        logits = self.eval_model()(batch["x"])
+        loss = self.criterion(logits.float(), batch["y"][batch["owner"]] if "owner" in batch else batch["y"])
+        prob = self._record_probabilities(logits, batch)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["y"]), sync_dist=True)
+        self._outputs["prob"].append(prob.detach())
+        self._outputs["y"].append(batch["y"].detach())
+        self._outputs["index"].append(batch["index"].detach())
+
+    def _gathered(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """This epoch's outputs from every process (records a distributed sampler repeated are kept once)."""
+        parts = [torch.cat(self._outputs[key]) for key in ("prob", "y", "index")]
+        self._outputs = {"prob": [], "y": [], "index": []}
+        if self.trainer.world_size > 1:
+            parts = [self.all_gather(p).flatten(0, 1) for p in parts]
+        prob, y, index = (p.cpu().numpy() for p in parts)
+        _, first = np.unique(index, return_index=True)
+        return y[first], prob[first].astype(np.float64), index[first]
+
+    def _log_metrics(self, stage: str, y: np.ndarray, prob: np.ndarray) -> None:
+        metrics = evaluation_metrics(y, prob, self.thresholds, self.class_names, self.hparams.single_label)
+        self.last_metrics[stage] = metrics
+        headline = "cinc2017_score" if "cinc2017_score" in metrics else "auroc_macro"
+        for key, value in metrics.items():  # identical on every process after the gather: no reduction
+            self.log(f"{stage}/{key}", float(value), prog_bar=key == headline)
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        """Collect validation probabilities."""
+        self._evaluate(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        """Choose the thresholds on the validation outputs, then log the validation metrics."""
+        y, prob, _ = self._gathered()
+        if self.trainer.sanity_checking:
+            return
+        self.thresholds = select_thresholds(y, prob, self.threshold_rule, split="val", class_names=self.class_names)
+        self._log_metrics("val", y, prob)
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        """Collect test probabilities."""
+        self._evaluate(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        """Log the test metrics with the validation thresholds and keep the outputs in ``test_results``."""
+        y, prob, index = self._gathered()
+        self.test_results = {"y_true": y, "y_prob": prob, "index": index}
+        self._log_metrics("test", y, prob)
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """Probabilities and decisions (validation thresholds when chosen, else arg-max / 0.5) of one batch."""
+        prob = self._record_probabilities(self.eval_model()(batch["x"]), batch).detach()
+        values = prob.cpu().numpy()
+        if self.thresholds is not None:
+            decisions = torch.from_numpy(self.thresholds.apply(values))
+        else:
+            decisions = torch.from_numpy(binarize(values, None if self.hparams.single_label
+                                                  else (FIXED_THRESHOLD,) * prob.shape[1]))
+        return {"index": batch["index"], "prob": prob, "decision": decisions}
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        """AdamW without weight decay on 1-D parameters (biases, norms, scales) and a per-step warm-up + cosine."""
+        decay, no_decay = [], []
+        for param in self.model.parameters():
+            if param.requires_grad:
+                (no_decay if param.ndim <= 1 else decay).append(param)
+        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": self.hparams.weight_decay},
+                                       {"params": no_decay, "weight_decay": 0.0}], lr=self.hparams.lr)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = max(1, round(self.hparams.warmup_fraction * total))
+        ratio = self.hparams.min_lr_ratio
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, total, warmup, ratio))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the validation thresholds, class names and data configuration beside the weights."""
+        checkpoint["thresholds"] = None if self.thresholds is None else self.thresholds.to_dict()
+        checkpoint["class_names"] = list(self.class_names)
+        checkpoint["data_config"] = self.data_config
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the thresholds and data configuration stored by :meth:`on_save_checkpoint`."""
+        stored = checkpoint.get("thresholds")
+        self.thresholds = None if stored is None else Thresholds.from_dict(stored)
+        self.data_config = dict(checkpoint.get("data_config") or {})

@@ -1,0 +1,223 @@
+"""Build the data module, the classifier and the trainer from a configuration and run a stage.
+
+The same functions back the CLI (``ecgformer fit|validate|test|predict``) and notebooks::
+
+    config = load_config("configs/quickstart_synthetic.yaml", ["trainer.max_epochs=2"])
+    best = fit(config)              # path of the best checkpoint
+    report = test(config, best)     # report folder
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import (
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+)
+from lightning.pytorch.loggers import CSVLogger, Logger
+from torch.utils.data import DataLoader
+
+from ..data.augment import Augment
+from ..data.datamodule import EcgDataModule, collate_ecg
+from ..data.preprocess import Preprocess
+from ..data.registry import open_dataset
+from .checkpoint_io import AtomicCheckpointIO
+from .config import ConfigError
+from .module import EcgClassifier
+from .report import write_report
+
+__all__ = [
+    "build_datamodule",
+    "build_module",
+    "build_trainer",
+    "fit",
+    "predict",
+    "resolve_checkpoint",
+    "test",
+    "validate",
+]
+
+log = logging.getLogger(__name__)
+
+
+def build_datamodule(config: dict[str, Any]) -> EcgDataModule:
+    """The data module of ``config["data"]`` (set up, so classes and sampling rate are known)."""
+    data = config["data"]
+    try:
+        preprocess = Preprocess(**data["preprocess"]) if data["preprocess"] else None
+        augment = Augment.default(data["augment"]) if data["augment"] else None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"data.preprocess / data.augment: {exc}") from None
+    dataset, root, task, options = data["dataset"], data["root"], data["task"], dict(data["options"] or {})
+
+    def source() -> Any:
+        return open_dataset(dataset, root, task, **options)
+
+    splits = dict(data["splits"])
+    wanted = data["predict_split"]  # a stage name of ``splits`` or a split of the source
+    splits.setdefault("predict", splits.get(wanted, wanted) if isinstance(wanted, str) else wanted)
+    module = EcgDataModule(source, preprocess=preprocess, cache=data["cache"], length_s=data["length_s"],
+                           batch_size=data["batch_size"], num_workers=data["num_workers"], augment=augment,
+                           eval_crop=data["eval_crop"], eval_stride_s=data["eval_stride_s"], splits=splits,
+                           seed=int(config["seed"]))
+    module.setup()
+    return module
+
+
+def _data_config(config: dict[str, Any], datamodule: EcgDataModule) -> dict[str, Any]:
+    """What a checkpoint needs to rebuild the inputs: the data section, preprocessing, rate, leads, classes."""
+    source, preprocess = datamodule.source, datamodule.preprocess
+    assert source is not None
+    if preprocess is not None and preprocess.leads is not None:
+        leads = preprocess.leads
+    elif hasattr(source, "leads"):  # readers: None when the records' leads differ
+        leads = source.leads
+    else:  # generated sources: every record has the leads of the first
+        leads = source.load(int(datamodule.datasets["train"].indices[0])).leads
+    return {"data": config["data"], "preprocess": None if preprocess is None else preprocess.to_dict(),
+            "fs": datamodule.output_fs, "leads": None if leads is None else list(leads),
+            "classes": datamodule.classes, "length_s": datamodule.length_s}
+
+
+def build_module(config: dict[str, Any], datamodule: EcgDataModule) -> EcgClassifier:
+    """A fresh classifier for ``config``'s model, loss and module sections and the data's classes and leads."""
+    loss = config["loss"]
+    loss_kwargs = dict(loss["kwargs"] or {})
+    if loss["pos_weight"]:
+        if loss["name"] != "bce":
+            raise ConfigError(f"loss.pos_weight applies to loss.name=bce, not {loss['name']!r}")
+        loss_kwargs["pos_weight"] = datamodule.pos_weight().tolist()
+    x = datamodule.datasets["train"][0]["x"]
+    try:
+        return EcgClassifier(model=config["model"]["name"], num_classes=len(datamodule.classes),
+                             in_chans=int(x.shape[-2]), model_overrides=config["model"]["overrides"],
+                             loss=loss["name"], loss_kwargs=loss_kwargs, class_names=datamodule.classes,
+                             data_config=_data_config(config, datamodule), **config["module"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(f"model/loss/module sections: {exc}") from exc
+
+
+def _loggers(config: dict[str, Any]) -> list[Logger]:
+    out_dir = Path(config["out_dir"])
+    loggers: list[Logger] = []
+    for name in config["loggers"] or []:
+        if name == "csv":
+            loggers.append(CSVLogger(out_dir, name="logs"))
+        elif name == "tensorboard":
+            if importlib.util.find_spec("tensorboard") is None and importlib.util.find_spec("tensorboardX") is None:
+                log.warning("tensorboard is not installed: TensorBoard logging is off (CSV logs are in %s)",
+                            out_dir / "logs")
+                continue
+            from lightning.pytorch.loggers import TensorBoardLogger
+            loggers.append(TensorBoardLogger(out_dir, name="tensorboard"))
+        else:
+            raise ConfigError(f"loggers: unknown logger {name!r}; use csv and/or tensorboard")
+    return loggers
+
+
+def build_trainer(config: dict[str, Any], stage: str = "fit") -> L.Trainer:
+    """A trainer with atomic checkpoints (``best.ckpt`` by ``checkpoint.monitor`` and ``last.ckpt`` under
+    ``out_dir/checkpoints``), early stopping, CSV (and TensorBoard when installed) logs."""
+    out_dir = Path(config["out_dir"])
+    callbacks: list[L.Callback] = []
+    loggers = _loggers(config) if stage == "fit" else []
+    if stage == "fit":
+        ckpt = config["checkpoint"]
+        callbacks.append(ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=ckpt["monitor"],
+                                         mode=ckpt["mode"], save_last=True, enable_version_counter=False,
+                                         auto_insert_metric_name=False))
+        if config["early_stopping"]:
+            callbacks.append(EarlyStopping(**config["early_stopping"]))
+        if loggers:
+            callbacks.append(LearningRateMonitor(logging_interval="step"))
+    try:
+        return L.Trainer(default_root_dir=out_dir, callbacks=callbacks, logger=loggers or False,
+                         plugins=[AtomicCheckpointIO()], **config["trainer"])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"trainer section: {exc}") from exc
+
+
+def resolve_checkpoint(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None = None) -> Path:
+    """``ckpt_path``, else ``config["ckpt_path"]``, else ``out_dir/checkpoints/best.ckpt``; it must exist."""
+    path = Path(ckpt_path or config["ckpt_path"] or Path(config["out_dir"]) / "checkpoints" / "best.ckpt")
+    if not path.is_file():
+        raise ConfigError(f"checkpoint {str(path)!r} not found (give --ckpt or ckpt_path, or run fit first)")
+    return path
+
+
+def fit(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None = None) -> Path:
+    """Train (resuming from ``ckpt_path`` / ``config["ckpt_path"]`` when given); returns the best checkpoint."""
+    L.seed_everything(int(config["seed"]), workers=True)
+    datamodule = build_datamodule(config)
+    module = build_module(config, datamodule)
+    trainer = build_trainer(config, "fit")
+    resume = ckpt_path or config["ckpt_path"]
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    return Path(best or Path(config["out_dir"]) / "checkpoints" / "last.ckpt")
+
+
+def _restore(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None) -> tuple[EcgDataModule, EcgClassifier]:
+    L.seed_everything(int(config["seed"]), workers=True)
+    path = resolve_checkpoint(config, ckpt_path)
+    datamodule = build_datamodule(config)
+    module = EcgClassifier.load_from_checkpoint(path, map_location="cpu")
+    if list(module.class_names) != datamodule.classes:
+        raise ConfigError(f"checkpoint {path} was trained on classes {list(module.class_names)}, "
+                          f"the configured data has {datamodule.classes}")
+    return datamodule, module
+
+
+def validate(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None = None) -> dict[str, float]:
+    """Validation metrics of a checkpoint (thresholds re-chosen on the validation split)."""
+    datamodule, module = _restore(config, ckpt_path)
+    build_trainer(config, "validate").validate(module, datamodule=datamodule, verbose=True)
+    return module.last_metrics["val"]
+
+
+def test(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None = None) -> Path:
+    """Evaluate a checkpoint on the test split with its validation thresholds and write the report folder
+    (``report_dir``, default ``out_dir/report``); returns the folder."""
+    datamodule, module = _restore(config, ckpt_path)
+    thresholds = module.thresholds
+    if thresholds is None:
+        raise ConfigError("the checkpoint holds no validation thresholds (it was saved before any validation epoch)")
+    build_trainer(config, "test").test(module, datamodule=datamodule, verbose=True)
+    results = module.test_results
+    assert datamodule.source is not None
+    record_ids = [datamodule.source.record_ids[i] for i in results["index"]]
+    folder = Path(config["report_dir"] or Path(config["out_dir"]) / "report")
+    return write_report(folder, results["y_true"], results["y_prob"], record_ids, thresholds,
+                        module.last_metrics["test"], extra={"checkpoint": str(resolve_checkpoint(config, ckpt_path)),
+                                                            "split": str(datamodule.splits["test"])})
+
+
+def predict(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None = None,
+            output: str | os.PathLike[str] | None = None) -> Path:
+    """Probabilities and decisions of a checkpoint for ``data.predict_split``, written as CSV to ``output``
+    (default ``out_dir/predictions.csv``); returns the file."""
+    datamodule, module = _restore(config, ckpt_path)
+    loader = DataLoader(datamodule.datasets["predict"], batch_size=datamodule.batch_size, shuffle=False,
+                        num_workers=datamodule.num_workers, collate_fn=collate_ecg)
+    batches = build_trainer(config, "predict").predict(module, dataloaders=loader)
+    index = torch.cat([b["index"] for b in batches]).numpy()
+    prob = torch.cat([b["prob"] for b in batches]).numpy()
+    decision = torch.cat([b["decision"] for b in batches]).numpy()
+    assert datamodule.source is not None
+    table: dict[str, Any] = {"record_id": [datamodule.source.record_ids[i] for i in index]}
+    table.update({f"prob_{c}": prob[:, k] for k, c in enumerate(module.class_names)})
+    table.update({f"pred_{c}": decision[:, k].astype(np.int64) for k, c in enumerate(module.class_names)})
+    path = Path(output or Path(config["out_dir"]) / "predictions.csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(table).to_csv(path, index=False, float_format="%.6f")
+    return path

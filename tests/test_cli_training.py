@@ -1,0 +1,82 @@
+"""``ecgformer fit|validate|test|predict``: config overrides, the report from the command line, DDP on 2 CPU processes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from test_training import one_thread  # noqa: F401  (autouse: one intra-op thread)
+
+from ecgformer.cli import build_parser, main
+from ecgformer.training import PER_CLASS_COLUMNS, REPORT_FILES, load_config
+from ecgformer.training.cli import add_training_parsers
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "configs" / "quickstart_synthetic.yaml"
+TINY = ["--data.options={n_records: 48, fs: 100, duration_s: 4}", "--data.length_s=3", "--data.batch_size=8",
+        "--data.cache=false", "--model.overrides={dims: [16, 16, 32, 32], depths: [1, 1, 1, 1], num_heads: [1, 1, 2, 2]}",
+        "--trainer.max_epochs=1", "--trainer.enable_progress_bar=false", "--loggers=[csv]"]
+
+
+def test_overrides_apply_over_the_yaml_file(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["fit", "--config", str(CONFIG), "--trainer.max_epochs=3",
+                                      "--data.options.n_records", "40", "--module.lr=1e-4", f"--out_dir={tmp_path}"])
+    config = load_config(args.config, args.overrides)
+    assert config["trainer"]["max_epochs"] == 3 and config["module"]["lr"] == 1e-4
+    assert config["data"]["options"] == {"n_records": 40, "fs": 100, "duration_s": 10, "seed": 0}
+    assert config["out_dir"] == str(tmp_path) and config["model"]["name"] == "ecgformer_t"
+    assert main(["fit", "--config", str(CONFIG), "--data.batchsize=4"]) == 2
+
+
+def test_all_configs_load() -> None:
+    names = sorted(p.name for p in (REPO / "configs").glob("[a-z]*.yaml"))
+    expected = ["cinc2017.yaml", "cinc2021.yaml", "ludb.yaml", "mitdb_windows.yaml", "quickstart_synthetic.yaml",
+                *(f"ptbxl_{t}.yaml" for t in ("all", "diag", "form", "rhythm", "subdiag", "superdiag"))]
+    assert names == sorted(expected)
+    for name in names:
+        config = load_config(REPO / "configs" / name)
+        assert config["out_dir"] == f"runs/{name.removesuffix('.yaml')}"
+    assert load_config(REPO / "configs" / "ptbxl_form.yaml")["data"]["task"] == "form"
+    assert load_config(REPO / "configs" / "cinc2017.yaml")["module"]["single_label"] is True
+
+
+def test_fit_test_predict_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["--config", str(CONFIG), f"--out_dir={tmp_path}", *TINY, "--data.eval_crop=sliding",
+              "--data.eval_stride_s=1.5"]  # evaluation averages overlapping windows per record
+    assert main(["fit", *common]) == 0
+    assert (tmp_path / "checkpoints" / "best.ckpt").is_file() and (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert main(["test", *common]) == 0
+    report = tmp_path / "report"
+    assert sorted(p.name for p in report.iterdir()) == sorted(REPORT_FILES)
+    assert tuple(pd.read_csv(report / "per_class.csv").columns) == PER_CLASS_COLUMNS
+    assert main(["predict", *common, "--output", str(tmp_path / "p.csv")]) == 0
+    assert "predictions:" in capsys.readouterr().out
+    assert main(["predict", *common, "bundle_dir"]) == 2  # checkpoint prediction takes no INPUT paths
+    assert main(["test", *common, "--data.splits.test=[11]"]) == 2  # no fold 11: an error naming the split
+    assert "split folds [11] selects no record" in capsys.readouterr().err
+
+
+def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PL_DISABLE_FORK="1")
+    command = [sys.executable, "-m", "ecgformer.cli", "fit", "--config", str(CONFIG), f"--out_dir={tmp_path}", *TINY,
+               "--trainer.devices=2", "--trainer.strategy=ddp"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "distributed_backend=gloo" in done.stderr + done.stdout
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert checkpoint["thresholds"]["split"] == "val" and checkpoint["epoch"] == 0
+
+
+def test_predict_without_config_or_ckpt_goes_to_bundle_prediction() -> None:
+    seen: list[list[str]] = []
+    parser = argparse.ArgumentParser()
+    add_training_parsers(parser.add_subparsers(dest="command"), bundle_predict=lambda a: seen.append(a.inputs) or 7)
+    args = parser.parse_args(["predict", "bundle/", "a.hea", "b.hea", "--output", "p.csv"])
+    assert args.run(args) == 7 and seen == [["bundle/", "a.hea", "b.hea"]] and args.output == "p.csv"

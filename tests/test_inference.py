@@ -1,0 +1,175 @@
+"""The torch-free predictor: eager-model parity on real records, resampling, lead order, sliding windows,
+per-record statuses for bad input, CSV/JSON output, the CLI, and an import where torch cannot be imported."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_models import small
+
+from ecgformer.cli import main
+from ecgformer.data.leads import STANDARD_LEADS
+from ecgformer.data.preprocess import Preprocess
+from ecgformer.export import export_bundle, from_preset
+from ecgformer.inference import Predictor
+from ecgformer.training.thresholds import Thresholds
+
+CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module]:
+    """A small ecgformer_s bundle (250 Hz, 8 s, z-scored, band-passed, per-class thresholds) and its eager model."""
+    source = from_preset("ecgformer_s", class_names=CLASSES, sampling_rate=250.0, seconds=8.0, **small("ecgformer_s"))
+    source.preprocess = Preprocess(bandpass=(0.5, 40.0), normalize="zscore")
+    source.thresholds = Thresholds((0.5, 0.45, 0.55, 0.5, 0.6), "f1", "val", CLASSES)
+    return export_bundle(source, tmp_path_factory.mktemp("b") / "bundle", ["onnx"]), source.model
+
+
+def eager_probabilities(predictor: Predictor, model: torch.nn.Module, signal: np.ndarray, fs: float,
+                        leads: list[str]) -> np.ndarray:
+    windows = predictor.spec.prepare(signal, fs, leads)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(windows)).numpy()
+    return predictor.spec.probabilities(logits)
+
+
+def real_records(dataset_dir) -> list[Path]:
+    ptbxl = dataset_dir("ptbxl", "records500")
+    records = sorted((ptbxl / "records500").rglob("*.hea"))[:2] + sorted((ptbxl / "records100").rglob("*.hea"))[:1]
+    cinc = sorted((dataset_dir("cinc2021", "training") / "training").rglob("*.hea"))[:1]
+    return records + cinc
+
+
+def test_predictor_reproduces_eager_probabilities_on_real_records(bundle, dataset_dir) -> None:
+    from ecgformer.data.wfdb_io import load_wfdb_record, read_header
+
+    folder, model = bundle
+    predictor = Predictor(folder)
+    paths = real_records(dataset_dir)
+    for path, prediction in zip(paths, predictor.predict(paths)):
+        assert prediction.status == "ok", prediction
+        record = load_wfdb_record(read_header(path))
+        expected = eager_probabilities(predictor, model, record.signal, record.fs, list(record.leads))
+        got = np.array([prediction.probabilities[c] for c in CLASSES])
+        np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0, err_msg=str(path))
+        thresholds = (0.5, 0.45, 0.55, 0.5, 0.6)
+        assert prediction.labels == [c for c, p, t in zip(CLASSES, got, thresholds) if p >= t]
+
+
+def test_lead_order_resampling_and_sliding_windows(bundle) -> None:
+    folder, model = bundle
+    predictor = Predictor(folder)
+    rng = np.random.default_rng(1)
+    signal = np.cumsum(rng.standard_normal((12, 25 * 500)), axis=1).astype(np.float32) * 0.01  # 25 s at 500 Hz
+    base = predictor.predict_signal(signal, 500.0, STANDARD_LEADS)
+    assert predictor.spec.prepare(signal, 500.0, STANDARD_LEADS).shape == (6, 12, 2000)  # 6250 samples
+    expected = eager_probabilities(predictor, model, signal, 500.0, list(STANDARD_LEADS))
+    np.testing.assert_allclose([base.probabilities[c] for c in CLASSES], expected, atol=1e-4, rtol=0)
+    order = rng.permutation(12)
+    shuffled = predictor.predict_signal(signal[order], 500.0, [STANDARD_LEADS[i].upper() for i in order])
+    assert shuffled.probabilities == pytest.approx(base.probabilities, abs=1e-6)
+
+
+def test_single_label_bundle_takes_the_arg_max(tmp_path: Path) -> None:
+    source = from_preset("xresnet1d50", class_names=("N", "A", "O", "~"), task_type="singlelabel", in_chans=1,
+                         sampling_rate=250.0, seconds=8.0, **small("xresnet1d50"))
+    predictor = Predictor(export_bundle(source, tmp_path / "b", ["onnx"]))
+    signal = np.sin(np.linspace(0, 60, 2500, dtype=np.float32))[None]
+    prediction = predictor.predict_signal(signal, 300.0, ["ECG"])
+    probs = np.array(list(prediction.probabilities.values()))
+    assert prediction.status == "ok" and probs.sum() == pytest.approx(1.0)
+    assert prediction.labels == [("N", "A", "O", "~")[int(np.argmax(probs))]]
+
+
+def write_bad_inputs(folder: Path, good: Path) -> dict[str, str]:
+    """Bad inputs -> the status prefix each must get."""
+    import wfdb
+
+    rng = np.random.default_rng(0)
+    ecg = (np.cumsum(rng.standard_normal((12, 5000)), axis=1) * 0.01).astype(np.float32)
+    cases = {}
+    np.save(folder / "ok.npy", ecg[:, :2000])
+    cases["ok"] = "ok"
+    nan = ecg[:, :2000].copy()
+    nan[3, 100:120] = np.nan
+    np.save(folder / "nan.npy", nan)
+    cases["nan"] = "NaN/invalid samples"
+    flat = ecg[:, :2000].copy()
+    flat[7] = 0.2
+    np.save(folder / "flat.npy", flat)
+    cases["flat"] = "flat-line leads: V2"
+    np.save(folder / "short.npy", ecg[:, :300])
+    cases["short"] = "too short"
+    np.save(folder / "wrong_shape.npy", ecg[:6, :2000])
+    cases["wrong_shape"] = "expected a (leads, samples) array with 12 rows"
+    wfdb.wrsamp("sixlead", fs=500, units=["mV"] * 6, sig_name=list(STANDARD_LEADS[:6]),
+                p_signal=ecg[:6].T.astype(float), fmt=["16"] * 6, write_dir=str(folder))
+    cases["sixlead"] = "missing leads: lead V1 not in record"
+    header = good.with_suffix(".hea").read_text()
+    for name in ("truncated", "nodata"):
+        (folder / f"{name}.hea").write_text(header.replace(good.stem, name))
+    (folder / "truncated.dat").write_bytes(good.with_suffix(".dat").read_bytes()[:1000])
+    cases["truncated"] = "unreadable: truncated data file"
+    cases["nodata"] = "unreadable: missing data file"
+    (folder / "garbage.hea").write_text("this is not a header\n")
+    cases["garbage"] = "unreadable:"
+    return cases
+
+
+def test_bad_inputs_get_their_status_and_the_batch_goes_on(bundle, dataset_dir, tmp_path: Path) -> None:
+    folder, _ = bundle
+    good = real_records(dataset_dir)[0]
+    cases = write_bad_inputs(tmp_path, good)
+    predictions = Predictor(folder).predict([tmp_path, tmp_path / "absent.hea", good])
+    statuses = {Path(p.record).name: p.status for p in predictions}
+    assert len(predictions) == len(cases) + 2
+    for name, prefix in cases.items():
+        assert statuses[name].startswith(prefix), (name, statuses[name])
+    assert statuses["absent"].startswith("unreadable: missing header file")
+    assert statuses[good.stem] == "ok"
+    for p in predictions:
+        assert (p.status == "ok") == bool(p.probabilities)
+
+
+def test_predict_cli_writes_csv_and_json(bundle, dataset_dir, tmp_path: Path) -> None:
+    folder, _ = bundle
+    records = [str(p) for p in real_records(dataset_dir)[:2]]
+    np.save(tmp_path / "short.npy", np.ones((12, 10), dtype=np.float32))
+    assert main(["predict", str(folder), *records, str(tmp_path / "short.npy"), "--out", str(tmp_path / "p.csv")]) == 1
+    with open(tmp_path / "p.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["record", "status", *(f"p_{c}" for c in CLASSES), "labels"]
+    assert [r["status"] for r in rows][:2] == ["ok", "ok"] and rows[2]["status"].startswith("flat-line")
+    assert rows[2]["p_NORM"] == "" and 0.0 <= float(rows[0]["p_MI"]) <= 1.0
+    assert main(["predict", str(folder), *records, "--out", str(tmp_path / "p.json")]) == 0
+    items = json.loads((tmp_path / "p.json").read_text())
+    assert [set(item) for item in items] == [set(rows[0])] * 2
+    assert all(set(item["labels"].split("|")) <= set(CLASSES) | {""} for item in items)
+
+
+def test_predictor_runs_where_torch_cannot_be_imported(bundle, dataset_dir, tmp_path: Path) -> None:
+    folder, _ = bundle
+    (tmp_path / "torch.py").write_text("raise ImportError('torch is blocked in this test')\n")
+    record = real_records(dataset_dir)[0]
+    script = (
+        "import sys\n"
+        "from ecgformer.inference import Predictor\n"
+        f"p = Predictor({str(folder)!r}).predict([{str(record)!r}])[0]\n"
+        "assert p.status == 'ok', p\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning', 'onnx', 'onnxscript'))\n"
+        "assert not heavy, heavy\n"
+        "from ecgformer.inference.__main__ import main\n"
+        f"sys.exit(main([{str(folder)!r}, {str(record)!r}, '--out', {str(tmp_path / 'p.json')!r}]))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", script], check=False, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "p.json").read_text())[0]["status"] == "ok"

@@ -1,0 +1,206 @@
+"""Training module, runs, thresholds, checkpoints, reproducibility and reports on tiny synthetic data."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from ecgformer import training
+from ecgformer.data.datamodule import collate_ecg
+from ecgformer.metrics import auroc
+from ecgformer.training import (
+    PER_CLASS_COLUMNS,
+    REPORT_FILES,
+    AtomicCheckpointIO,
+    ConfigError,
+    EcgClassifier,
+    Thresholds,
+    build_datamodule,
+    build_trainer,
+    evaluation_metrics,
+    fit,
+    load_config,
+    predict,
+    validate,
+    warmup_cosine,
+)
+
+TINY_MODEL = "model.overrides={dims: [16, 16, 32, 32], depths: [1, 1, 1, 1], num_heads: [1, 1, 2, 2]}"
+
+
+def tiny_config(out_dir: Path, *overrides: str) -> dict[str, Any]:
+    """A few seconds per epoch: 200 synthetic records at 100 Hz, 4 s crops, a 40k-parameter ecgformer_t."""
+    return load_config(None, [f"out_dir={out_dir}", "data.options={n_records: 200, fs: 100, duration_s: 5}",
+                              "data.length_s=4", "data.batch_size=16", "data.preprocess={normalize: zscore}",
+                              TINY_MODEL, "module.lr=5e-3", "trainer.max_epochs=8", "trainer.enable_progress_bar=false",
+                              "loggers=[csv]", *overrides])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """One intra-op thread: the CPU is shared, and oversubscribed threads make tiny models crawl."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    config = tiny_config(tmp_path_factory.mktemp("run"))
+    return config, fit(config)
+
+
+def _metrics(out_dir: Path) -> pd.DataFrame:
+    return pd.concat(pd.read_csv(f) for f in sorted(Path(out_dir, "logs").glob("version_*/metrics.csv")))
+
+
+def test_fit_learns(trained: tuple[dict[str, Any], Path]) -> None:
+    config, best = trained
+    logs = _metrics(config["out_dir"])
+    train_loss = logs.dropna(subset=["train/loss_epoch"]).groupby("epoch")["train/loss_epoch"].mean()
+    assert len(train_loss) == 8 and train_loss.iloc[-1] < 0.85 * train_loss.iloc[0]
+    module = EcgClassifier.load_from_checkpoint(best).eval()
+    dataset = build_datamodule(config).datasets["train"]
+    items = [dataset[i] for i in range(len(dataset))]
+    with torch.no_grad():
+        prob = module(torch.stack([item["x"] for item in items])).sigmoid().numpy()
+    assert auroc(np.stack([item["y"].numpy() for item in items]), prob) > 0.6
+
+
+def test_thresholds_chosen_on_validation_and_stored(trained: tuple[dict[str, Any], Path]) -> None:
+    config, best = trained
+    checkpoint = torch.load(best, weights_only=False)
+    assert {"state_dict", "optimizer_states", "lr_schedulers", "loops", "hyper_parameters", "thresholds",
+            "class_names", "data_config"} <= set(checkpoint)
+    stored = Thresholds.from_dict(checkpoint["thresholds"])
+    assert stored.split == "val" and stored.rule == "f1" and len(stored.values) == 10
+    assert checkpoint["class_names"] == list(stored.class_names)
+    assert checkpoint["data_config"]["preprocess"]["normalize"] == "zscore"
+    assert checkpoint["data_config"]["fs"] == 100.0 and len(checkpoint["data_config"]["leads"]) == 12
+    # validating the checkpoint again re-chooses the same thresholds from the validation outputs
+    module = EcgClassifier.load_from_checkpoint(best)
+    assert module.thresholds == stored
+    metrics = validate(config, best)
+    assert metrics["auroc_macro"] == pytest.approx(checkpoint["callbacks"][next(
+        k for k in checkpoint["callbacks"] if k.startswith("ModelCheckpoint"))]["best_model_score"].item(), abs=1e-6)
+
+
+def test_report_uses_validation_thresholds(trained: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
+    config, best = trained
+    folder = training.test(dict(config, report_dir=str(tmp_path / "report")), best)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(REPORT_FILES)
+    summary = pd.read_json(folder / "metrics.json", typ="series")
+    assert summary["thresholds_chosen_on"] == "val"
+    stored = Thresholds.from_dict(torch.load(best, weights_only=False)["thresholds"])
+    table = pd.read_csv(folder / "per_class.csv")
+    assert tuple(table.columns) == PER_CLASS_COLUMNS and list(table["class"]) == list(stored.class_names)
+    np.testing.assert_allclose(table["threshold"], stored.values)
+    records = pd.read_csv(folder / "predictions.csv")
+    assert records.columns[0] == "record_id" and {f"prob_{c}" for c in stored.class_names} <= set(records.columns)
+    assert len(records) == summary["n_records"]
+    decisions = records[[f"pred_{c}" for c in stored.class_names]].to_numpy().astype(bool)
+    np.testing.assert_array_equal(decisions, stored.apply(records[[f"prob_{c}" for c in stored.class_names]]
+                                                         .to_numpy()))
+    out = predict(config, best, tmp_path / "pred.csv")
+    assert list(pd.read_csv(out)["record_id"]) == list(records["record_id"])
+
+
+def test_atomic_checkpoint_keeps_previous_file_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    io = AtomicCheckpointIO()
+    path = tmp_path / "ckpt" / "last.ckpt"
+    io.save_checkpoint({"epoch": 1, "weights": torch.arange(10)}, path)
+
+    def crash(obj: Any, handle: Any, *args: Any, **kwargs: Any) -> None:
+        handle.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        io.save_checkpoint({"epoch": 2, "weights": torch.zeros(10)}, path)
+    monkeypatch.undo()
+    assert torch.load(path)["epoch"] == 1
+    assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]  # no temporary file left behind
+
+
+def test_resume_continues_epochs_and_same_seed_same_weights(tmp_path: Path) -> None:
+    first = tiny_config(tmp_path / "a", "trainer.max_epochs=1", "data.options.n_records=60", "module.ema_decay=0.9")
+    fit(first)
+    last = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    again = fit(tiny_config(tmp_path / "b", "trainer.max_epochs=1", "data.options.n_records=60",
+                            "module.ema_decay=0.9"))
+    assert torch.load(last, weights_only=False)["epoch"] == 0  # the last completed epoch
+    weights_a = torch.load(last, weights_only=False)["state_dict"]
+    weights_b = torch.load(again.parent / "last.ckpt", weights_only=False)["state_dict"]
+    assert any(key.startswith("ema.") for key in weights_a)
+    assert weights_a.keys() == weights_b.keys()
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+
+    fit(tiny_config(tmp_path / "a", "trainer.max_epochs=2", "data.options.n_records=60", "module.ema_decay=0.9"),
+        ckpt_path=last)
+    resumed = torch.load(last, weights_only=False)
+    assert resumed["epoch"] >= 1
+    assert resumed["global_step"] == 2 * torch.load(again.parent / "last.ckpt", weights_only=False)["global_step"]
+    epochs = _metrics(tmp_path / "a").dropna(subset=["val/auroc_macro"])["epoch"]
+    assert sorted(epochs) == [0, 1]
+
+
+def test_schedule_and_single_label_metrics() -> None:
+    factors = [warmup_cosine(step, 100, 10, 0.1) for step in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert factors[10] == pytest.approx(1.0) and factors[-1] == pytest.approx(0.1, abs=1e-3)
+    assert all(a >= b for a, b in itertools.pairwise(factors[10:]))
+    y = np.eye(4)[[0, 1, 2, 3, 0, 2]]
+    prob = np.eye(4)[[0, 1, 2, 0, 0, 1]] * 0.7 + 0.075
+    metrics = evaluation_metrics(y, prob, None, ("N", "A", "O", "~"), single_label=True)
+    assert metrics["accuracy"] == pytest.approx(4 / 6)
+    # F1: N = 2*2/(2+3), A = 2*1/(1+2), O = 2*1/(2+1)
+    assert metrics["cinc2017_score"] == pytest.approx((4 / 5 + 2 / 3 + 2 / 3) / 3)
+
+
+def test_bad_configs_name_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="data.batchsize"):
+        load_config(None, ["data.batchsize=3"])
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_config(None, ["data.batch_size"])
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ValueError, match="threshold_rule"):
+        EcgClassifier(num_classes=4, threshold_rule="best", model_overrides={"dims": (16, 16, 32, 32),
+                                                                             "depths": (1, 1, 1, 1)})
+
+
+def test_single_label_task_uses_argmax_and_cinc2017_score(tmp_path: Path) -> None:
+    """Four classes named as CinC 2017's, told apart by the frequency of a noisy sine: an easy task."""
+    rng = np.random.default_rng(0)
+
+    def items(n: int, offset: int) -> list[dict[str, Any]]:
+        out = []
+        for i in range(n):
+            k = i % 4
+            t = np.arange(300) / 100.0
+            x = np.sin(2 * np.pi * (k + 1) * t + rng.uniform(0, 6.3)) + 0.3 * rng.standard_normal(300)
+            out.append({"x": torch.tensor(x[None], dtype=torch.float32), "y": torch.eye(4)[k], "index": offset + i})
+        return out
+
+    loader = partial(DataLoader, collate_fn=collate_ecg, batch_size=16)
+    config = tiny_config(tmp_path, "checkpoint.monitor=val/cinc2017_score", "early_stopping=null",
+                         "trainer.max_epochs=6")
+    module = EcgClassifier(num_classes=4, in_chans=1, model_overrides={"dims": (16, 16, 32, 32),
+                                                                       "depths": (1, 1, 1, 1),
+                                                                       "num_heads": (1, 1, 2, 2)},
+                           loss="cross_entropy", lr=5e-3, single_label=True, class_names=["N", "A", "O", "~"])
+    trainer = build_trainer(config)
+    trainer.fit(module, loader(items(96, 0), shuffle=True), loader(items(32, 1000)))
+    stored = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=False)["thresholds"]
+    assert stored["rule"] == "argmax" and stored["values"] is None and stored["split"] == "val"
+    assert module.last_metrics["val"]["cinc2017_score"] > 0.8
