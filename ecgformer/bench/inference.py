@@ -9,7 +9,6 @@ model exported by :func:`ecgformer.export.formats.write_model`). Target: onnxrun
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ import torch
 
 from ..export.formats import load_runner, write_model
 from ..models import create_model
-from .timing import machine_info
+from .timing import emit_result, machine_info
 
 __all__ = ["add_inference_parser", "run_inference_benchmark"]
 
@@ -103,8 +102,7 @@ def _run(args: argparse.Namespace) -> int:
         verdict = "meets" if s >= TARGET_SPEEDUP else "misses"
         print(f"ecgformer_s, {n} thread(s): onnxruntime p50 {s:.2f}x faster than eager ({verdict} the "
               f"{TARGET_SPEEDUP}x target)")
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
+    emit_result(result, args)
     return 0
 
 

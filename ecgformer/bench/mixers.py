@@ -10,17 +10,14 @@ are checked against a slope of at most 1.15; every slope is reported.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from ..mixers import create_mixer, list_mixers
-from .timing import machine_info, median_ms, peak_memory_mb
+from .timing import bench_log, emit_result, machine_info, median_ms, peak_memory_mb
 
 __all__ = ["LINEAR_BY_DESIGN", "SLOPE_LIMIT", "loglog_slope", "run_mixers_benchmark", "add_mixers_parser"]
 
@@ -154,15 +151,12 @@ def _run(args: argparse.Namespace) -> int:
     else:
         lengths, dim, batch, repeats, slope_range = (args.lengths, args.dim, args.batch, args.repeats,
                                                      tuple(args.slope_range))
-    log = (lambda s: print(s, file=sys.stderr)) if args.json else print
+    log = bench_log(args)
     result = run_mixers_benchmark(names, lengths, dim=dim, heads=args.heads, batch=batch, repeats=repeats,
                                   slope_range=slope_range, device=args.device, log=log)
     for fit in result["slopes"]:
         log(_format_slope(fit))
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
-    if args.json:
-        print(json.dumps(result, indent=2))
+    emit_result(result, args)
     return 0
 
 

@@ -10,10 +10,7 @@ peak memory of a training step and of an inference batch. All timings are taken 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..models import create_model, list_models
 from .mixers import _FLOP_MAPPING
-from .timing import machine_info, median_ms, peak_memory_mb
+from .timing import bench_log, emit_result, machine_info, median_ms, peak_memory_mb
 
 __all__ = ["run_models_benchmark", "add_models_parser"]
 
@@ -133,16 +130,13 @@ def _run(args: argparse.Namespace) -> int:
     if unknown:
         raise SystemExit(f"unknown models {unknown}; registered: {', '.join(list_models())}")
     batch, length, repeats = (4, 500, 1) if args.quick else (args.batch, args.length, args.repeats)
-    log = (lambda s: print(s, file=sys.stderr)) if args.json else print
+    log = bench_log(args)
     result = run_models_benchmark(names, batch=batch, length=length, repeats=repeats, log=log)
     for target in result["targets"]:
         log(f"target: {target['target']}: {target['value']} ({'met' if target['met'] else 'NOT MET'})")
     if args.markdown:
         log(markdown_table(result))
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
-    if args.json:
-        print(json.dumps(result, indent=2))
+    emit_result(result, args)
     return 0
 
 

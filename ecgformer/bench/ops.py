@@ -9,10 +9,7 @@ BLOCK_SIZE). Targets of the ops issue are checked and printed at the end.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +17,7 @@ from torch import Tensor
 
 from ..ops import local_attention
 from ..ops.neighborhood import group_lengths, window_bounds
-from .timing import machine_info, median_ms, peak_memory_mb
+from .timing import bench_log, emit_result, machine_info, median_ms, peak_memory_mb
 
 __all__ = ["unfold_local_attention", "run_ops_benchmark", "add_ops_parser"]
 
@@ -183,12 +180,9 @@ def _run(args: argparse.Namespace) -> int:
     lengths = [1000, 2500] if args.quick else args.lengths
     result = run_ops_benchmark(lengths, args.dilations, repeats=2 if args.quick else args.repeats,
                                max_dense_length=args.max_dense_length, max_unfold_length=args.max_unfold_length,
-                               device=args.device, log=(lambda s: print(s, file=sys.stderr)) if args.json else print)
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
+                               device=args.device, log=bench_log(args))
+    emit_result(result, args)
+    if not args.json:
         for target in result["targets"]:
             status = "met" if target["met"] else "NOT MET"
             print(f"target d={target['dilation']}: {target['target']}: {target['value']} ({status})")

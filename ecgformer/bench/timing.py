@@ -10,18 +10,23 @@ slower (page faults), so measure all times before the first memory measurement. 
 
 from __future__ import annotations
 
+import argparse
 import ctypes
+import json
+import os
 import platform
 import re
 import statistics
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-__all__ = ["median_ms", "peak_memory_mb", "machine_info"]
+__all__ = ["median_ms", "peak_memory_mb", "machine_info", "bench_log", "emit_result"]
 
 
 def _synchronize(device: torch.device) -> None:
@@ -108,3 +113,29 @@ def machine_info() -> dict[str, object]:
         "commit": commit,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+
+
+def bench_log(args: argparse.Namespace) -> Callable[[str], None]:
+    """Where a benchmark prints its table: stderr when ``--json`` puts the JSON on stdout, else stdout."""
+    if getattr(args, "json", False):
+        return lambda line: print(line, file=sys.stderr)
+    return print
+
+
+def emit_result(result: dict[str, object], args: argparse.Namespace) -> None:
+    """Write ``result`` to ``--out`` (atomically: a temporary file then ``os.replace``) and print it for ``--json``."""
+    text = json.dumps(result, indent=2)
+    if getattr(args, "out", None):
+        target = Path(args.out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are ordinary readable files
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    if getattr(args, "json", False):
+        print(text)
