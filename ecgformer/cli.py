@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_parser(commands)
     from .export.cli import add_export_parser
     add_export_parser(commands)
+    from .quickstart import add_quickstart_parser
+    add_quickstart_parser(commands)
     from .inference.cli import run_bundle_predict
     from .training.cli import add_training_parsers
     add_training_parsers(commands, bundle_predict=run_bundle_predict)

@@ -204,3 +204,28 @@ def test_single_label_task_uses_argmax_and_cinc2017_score(tmp_path: Path) -> Non
     stored = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=False)["thresholds"]
     assert stored["rule"] == "argmax" and stored["values"] is None and stored["split"] == "val"
     assert module.last_metrics["val"]["cinc2017_score"] > 0.8
+
+
+def test_cinc2021_logs_the_official_challenge_score(dataset_dir: Any, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training on the CinC 2021 records logs ``challenge_score``: the scorer applied to the report's thresholded
+    decisions with the classes mapped back from abbreviations to the ``weights.csv`` codes."""
+    from ecgformer.data.cinc2021 import read_scored_classes
+    from ecgformer.metrics import cinc2021_challenge_score
+
+    root = dataset_dir("cinc2021", "weights.csv")
+    monkeypatch.setenv("ECGFORMER_CACHE", str(tmp_path / "cache"))
+    config = load_config("configs/cinc2021.yaml", [
+        f"out_dir={tmp_path}", f"data.root={root}", "data.cache=false", "data.length_s=5", "data.eval_crop=center",
+        "data.augment=null", "data.preprocess={fs: 50, normalize: zscore}", "data.batch_size=32", TINY_MODEL,
+        "module.ema_decay=null", "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "loggers=[csv]",
+        "data.splits={train: [1, 2, 3, 4, 5, 6, 7, 8], val: [9, 10], test: [9, 10]}"])
+    report = training.test(config, fit(config))
+    summary = pd.read_json(report / "metrics.json", typ="series")
+    predictions = pd.read_csv(report / "predictions.csv")
+    codes, names, _ = read_scored_classes(root)
+    truth = predictions[[f"true_{n}" for n in names]].to_numpy().astype(bool)
+    decided = predictions[[f"pred_{n}" for n in names]].to_numpy().astype(bool)
+    expected = cinc2021_challenge_score(truth, decided, codes, root / "weights.csv")
+    assert summary["metrics"]["challenge_score"] == pytest.approx(expected, abs=1e-9)
+    assert "val/challenge_score" in _metrics(tmp_path).columns

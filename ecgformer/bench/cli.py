@@ -19,3 +19,5 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     add_models_parser(targets)
     from .inference import add_inference_parser
     add_inference_parser(targets)
+    from .training import add_train_parser
+    add_train_parser(targets)

@@ -19,6 +19,7 @@ from ..metrics import (
     auroc,
     binarize,
     cinc2017_score,
+    cinc2021_challenge_score,
     f_beta,
     fmax,
     g_beta,
@@ -40,10 +41,15 @@ def warmup_cosine(step: int, total_steps: int, warmup_steps: int, min_lr_ratio: 
 
 
 def evaluation_metrics(y_true: np.ndarray, y_prob: np.ndarray, thresholds: Thresholds | None,
-                       class_names: Sequence[str], single_label: bool) -> dict[str, float]:
+                       class_names: Sequence[str], single_label: bool,
+                       challenge: dict[str, Any] | None = None) -> dict[str, float]:
     """Summary metrics of probabilities ``y_prob`` against binary ``y_true``: macro/micro AUROC and AUPRC,
     Fmax, and with ``thresholds`` F-beta/G-beta (beta=2) and macro F1; for single-label tasks the
-    accuracy of the arg-max class and, when the classes are CinC 2017's, the CinC 2017 score."""
+    accuracy of the arg-max class and, when the classes are CinC 2017's, the CinC 2017 score.
+
+    ``challenge`` (``{"class_codes": [...], "weights_file": path}``, the CinC 2021 reader's scored classes as
+    ``weights.csv`` codes in the model's class order) adds the PhysioNet/CinC 2020/2021 ``challenge_score`` of
+    the thresholded decisions."""
     out = {"auroc_macro": auroc(y_true, y_prob), "auroc_micro": auroc(y_true, y_prob, average="micro"),
            "auprc_macro": auprc(y_true, y_prob), "auprc_micro": auprc(y_true, y_prob, average="micro"),
            "fmax": fmax(y_true, y_prob)}
@@ -52,6 +58,9 @@ def evaluation_metrics(y_true: np.ndarray, y_prob: np.ndarray, thresholds: Thres
         out["f1_macro"] = float(np.nanmean(per_class_f1(y_true, decisions)))
         out["f_beta2"] = f_beta(y_true, decisions)
         out["g_beta2"] = g_beta(y_true, decisions)
+        if challenge:
+            out["challenge_score"] = cinc2021_challenge_score(y_true.astype(bool), decisions.astype(bool),
+                                                              challenge["class_codes"], challenge["weights_file"])
     if single_label:
         truth, answer = y_true.argmax(axis=1), y_prob.argmax(axis=1)
         out["accuracy"] = float((truth == answer).mean())
@@ -163,7 +172,8 @@ class EcgClassifier(L.LightningModule):
         return y[first], prob[first].astype(np.float64), index[first]
 
     def _log_metrics(self, stage: str, y: np.ndarray, prob: np.ndarray) -> None:
-        metrics = evaluation_metrics(y, prob, self.thresholds, self.class_names, self.hparams.single_label)
+        metrics = evaluation_metrics(y, prob, self.thresholds, self.class_names, self.hparams.single_label,
+                                     self.data_config.get("challenge"))
         self.last_metrics[stage] = metrics
         headline = "cinc2017_score" if "cinc2017_score" in metrics else "auroc_macro"
         for key, value in metrics.items():  # identical on every process after the gather: no reduction
