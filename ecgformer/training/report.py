@@ -1,4 +1,7 @@
-"""The test report folder: metrics JSON, per-class table, ROC/PR curves, confusion matrices, predictions."""
+"""The test report folder: metrics JSON, per-class table, ROC/PR curves, confusion matrices, predictions.
+
+Figures are built without pyplot, so writing a report leaves the caller's plotting backend (e.g. a notebook's) alone.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from ..metrics import classification_report
@@ -26,17 +26,19 @@ REPORT_FILES = ("metrics.json", "per_class.csv", "roc_curves.png", "pr_curves.pn
 PER_CLASS_COLUMNS = ("class", "support", "auroc", "auprc", "f1", "threshold")
 
 
-def _grid(n: int) -> tuple[plt.Figure, np.ndarray]:
+def _grid(n: int) -> tuple[Figure, np.ndarray]:
     cols = min(n, 4)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    fig = Figure(figsize=(3.2 * cols, 3.0 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
     return fig, axes.flat
 
 
 def _curves(path: Path, y_true: np.ndarray, y_prob: np.ndarray, names: Sequence[str], kind: str) -> None:
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig = Figure(figsize=(6, 5))
+    ax = fig.subplots()
     for k, name in enumerate(names):
         if y_true[:, k].min() == y_true[:, k].max():
             continue  # the curve is undefined for a class with one outcome only
@@ -54,7 +56,6 @@ def _curves(path: Path, y_true: np.ndarray, y_prob: np.ndarray, names: Sequence[
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _confusions(path: Path, y_true: np.ndarray, decisions: np.ndarray, names: Sequence[str]) -> None:
@@ -69,7 +70,6 @@ def _confusions(path: Path, y_true: np.ndarray, decisions: np.ndarray, names: Se
                xlabel="predicted", ylabel="true", title=name)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def write_report(out_dir: str | Path, y_true: np.ndarray, y_prob: np.ndarray, record_ids: Sequence[str],
