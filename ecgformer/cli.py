@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+import time
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +29,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script.
+
+    The parsed arguments carry ``command_line`` (``ecgformer`` and the arguments) and ``started`` (a
+    ``time.perf_counter()`` taken just before the sub-command runs), which the benchmarks record.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.command_line = "ecgformer " + shlex.join(argv)
+    args.started = time.perf_counter()
     return int(args.run(args) or 0)
 
 

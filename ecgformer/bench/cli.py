@@ -21,3 +21,5 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     add_inference_parser(targets)
     from .training import add_train_parser
     add_train_parser(targets)
+    from .report import add_report_parser
+    add_report_parser(targets)

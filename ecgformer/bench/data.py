@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,8 +15,9 @@ from ..data.cache import RecordCache
 from ..data.errors import DataError
 from ..data.preprocess import Preprocess
 from ..data.registry import DATASETS, open_dataset
+from .timing import add_out_argument, emit_result, machine_info
 
-__all__ = ["add_data_bench_parser", "bench_data", "run_data_bench", "DEFAULT_PREPROCESS"]
+__all__ = ["DEFAULT_PREPROCESS", "add_data_bench_parser", "bench_data", "run_data_bench"]
 
 #: The chain timed by default: what a typical training configuration does per record.
 DEFAULT_PREPROCESS = Preprocess(fs=250.0, bandpass=(0.5, 40.0))
@@ -69,14 +69,15 @@ def bench_data(dataset: str = "cinc2017", root: str | None = None, records: int 
     with tempfile.TemporaryDirectory(dir=cache_dir) as folder:
         cached, build_s, sequential_s, random_s = _time_cache(subset, preprocess, folder, best, seed)
     mb = nbytes / 2 ** 20
-    return {"dataset": source.name, "records": n, "cached_records": cached, "megabytes": mb,
+    return {"benchmark": "data", "dataset": source.name, "records": n, "cached_records": cached, "megabytes": mb,
             "preprocess": preprocess.to_dict() if preprocess is not None else None,
             "wfdb_records_per_s": _rate(n, wfdb_s), "wfdb_mb_per_s": mb / wfdb_s,
             "wfdb_preprocessed_records_per_s": _rate(n, wfdb_pre_s),
             "cache_build_records_per_s": _rate(cached, build_s),
             "cache_sequential_records_per_s": _rate(cached, sequential_s),
             "cache_random_records_per_s": _rate(cached, random_s),
-            "speedup_vs_wfdb_preprocessed": wfdb_pre_s / sequential_s if sequential_s > 0 else float("inf")}
+            "speedup_vs_wfdb_preprocessed": wfdb_pre_s / sequential_s if sequential_s > 0 else float("inf"),
+            "repeats": repeats, "machine": machine_info()}
 
 
 def run_data_bench(args: argparse.Namespace) -> int:
@@ -87,8 +88,8 @@ def run_data_bench(args: argparse.Namespace) -> int:
     except DataError as exc:
         print(f"error: {exc}")
         return 2
+    emit_result(result, args)
     if args.json:
-        print(json.dumps(result))
         return 0
     print(f"{result['dataset']}: {result['records']} records, {result['megabytes']:.1f} MiB of float32 signal")
     print(f"{'path':<58}{'records/s':>12}")
@@ -114,4 +115,5 @@ def add_data_bench_parser(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--raw", action="store_true", help="no preprocessing (default: resample to 250 Hz and "
                                                           "band-pass 0.5-40 Hz, in the WFDB path and in the cache)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_out_argument(parser)
     parser.set_defaults(run=run_data_bench)

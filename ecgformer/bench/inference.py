@@ -20,7 +20,8 @@ import torch
 
 from ..export.formats import load_runner, write_model
 from ..models import create_model
-from .timing import emit_result, machine_info
+from .report import result_tables
+from .timing import add_out_argument, emit_result, machine_info
 
 __all__ = ["add_inference_parser", "run_inference_benchmark"]
 
@@ -79,17 +80,16 @@ def run_inference_benchmark(models: tuple[str, ...] = MODELS, threads: tuple[int
     speedup = {f"{r['threads']}": e["p50_ms"] / r["p50_ms"] for e in rows for r in rows
                if e["model"] == r["model"] == "ecgformer_s" and e["threads"] == r["threads"]
                and e["runtime"] == "eager" and r["runtime"] == "onnxruntime"}
-    return {"rows": rows, "ecgformer_s_p50_speedup": speedup, "target": TARGET_SPEEDUP, "length": length,
-            "batch": batch, "repeats": repeats, "machine": machine_info()}
+    targets = [{"target": f"ecgformer_s eager p50 / onnxruntime p50, {n} thread(s) (>= {TARGET_SPEEDUP})",
+                "value": round(value, 3), "limit": TARGET_SPEEDUP, "met": value >= TARGET_SPEEDUP}
+               for n, value in speedup.items()]
+    return {"benchmark": "inference", "rows": rows, "ecgformer_s_p50_speedup": speedup, "targets": targets,
+            "length": length, "batch": batch, "repeats": repeats, "machine": machine_info()}
 
 
 def markdown_table(result: dict[str, object]) -> str:
-    """The rows as a Markdown table."""
-    lines = ["| model | threads | runtime | p50 ms | p95 ms | batch ECGs/s |", "|---|---|---|---|---|---|"]
-    for r in result["rows"]:  # type: ignore[union-attr]
-        lines.append(f"| {r['model']} | {r['threads']} | {r['runtime']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
-                     f"| {r['throughput']:.1f} |")
-    return "\n".join(lines)
+    """The rows as a Markdown table (the table of ``benchmarks/RESULTS.md``)."""
+    return "\n\n".join(result_tables(result))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -97,11 +97,8 @@ def _run(args: argparse.Namespace) -> int:
     result = run_inference_benchmark(tuple(args.models), tuple(args.threads), **{
         "batch": args.batch, "length": args.length, "repeats": args.repeats, **quick})
     print(markdown_table(result))
-    speedups = result["ecgformer_s_p50_speedup"]
-    for n, s in speedups.items():  # type: ignore[union-attr]
-        verdict = "meets" if s >= TARGET_SPEEDUP else "misses"
-        print(f"ecgformer_s, {n} thread(s): onnxruntime p50 {s:.2f}x faster than eager ({verdict} the "
-              f"{TARGET_SPEEDUP}x target)")
+    for target in result["targets"]:  # type: ignore[union-attr]
+        print(f"target: {target['target']}: {target['value']} ({'met' if target['met'] else 'NOT MET'})")
     emit_result(result, args)
     return 0
 
@@ -115,5 +112,5 @@ def add_inference_parser(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--length", type=int, default=5000, help="samples (10 s at 500 Hz)")
     parser.add_argument("--repeats", type=int, default=50, help="single-record runs per measurement")
     parser.add_argument("--quick", action="store_true", help="smoke run: length 1000, batch 4, 5 repeats")
-    parser.add_argument("--out", help="also write the JSON result here")
+    add_out_argument(parser)
     parser.set_defaults(run=_run)

@@ -17,9 +17,16 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from ..mixers import create_mixer, list_mixers
-from .timing import bench_log, emit_result, machine_info, median_ms, peak_memory_mb
+from .timing import (
+    add_out_argument,
+    bench_log,
+    emit_result,
+    machine_info,
+    median_ms,
+    peak_memory_mb,
+)
 
-__all__ = ["LINEAR_BY_DESIGN", "SLOPE_LIMIT", "loglog_slope", "run_mixers_benchmark", "add_mixers_parser"]
+__all__ = ["LINEAR_BY_DESIGN", "SLOPE_LIMIT", "add_mixers_parser", "loglog_slope", "run_mixers_benchmark"]
 
 LINEAR_BY_DESIGN = ("swin", "dilated", "focal_attention", "focal_modulation", "smt", "conv", "sr")  # sr: pool mode
 SLOPE_LIMIT = 1.15
@@ -110,6 +117,7 @@ def run_mixers_benchmark(names: list[str], lengths: list[int], dim: int = 128, h
             fit["met"] = fit["fwd_slope"] <= SLOPE_LIMIT and (fit["fwd_bwd_slope"] or 0.0) <= SLOPE_LIMIT
         slopes.append(fit)
     return {
+        "benchmark": "mixers",
         "config": {"dim": dim, "heads": heads, "batch": batch, "lengths": lengths, "repeats": repeats,
                    "slope_range": list(slope_range), "slope_limit": SLOPE_LIMIT, "device": device},
         "machine": machine_info(),
@@ -175,5 +183,5 @@ def add_mixers_parser(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: N in {64, 128, 256}, dim 32, batch 2, 1 repeat, slope over 64..256")
     parser.add_argument("--json", action="store_true", help="print the result as JSON (table goes to stderr)")
-    parser.add_argument("--out", help="also write the JSON result to this file")
+    add_out_argument(parser)
     parser.set_defaults(run=_run)

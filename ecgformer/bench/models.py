@@ -18,9 +18,17 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..models import create_model, list_models
 from .mixers import _FLOP_MAPPING
-from .timing import bench_log, emit_result, machine_info, median_ms, peak_memory_mb
+from .report import result_tables
+from .timing import (
+    add_out_argument,
+    bench_log,
+    emit_result,
+    machine_info,
+    median_ms,
+    peak_memory_mb,
+)
 
-__all__ = ["run_models_benchmark", "add_models_parser"]
+__all__ = ["add_models_parser", "markdown_table", "run_models_benchmark"]
 
 TARGET = ("ecgformer_s", "xresnet1d101")
 
@@ -78,6 +86,7 @@ def run_models_benchmark(names: list[str], batch: int = 32, length: int = 1000, 
         row["infer_peak_mb"] = peak_memory_mb(_inference(model, x))
         log(_format_row(row, memory=True))
     return {
+        "benchmark": "models",
         "config": {"batch": batch, "length": length, "in_chans": in_chans, "num_classes": num_classes,
                    "repeats": repeats, "optimizer": "AdamW", "loss": "BCE with logits"},
         "machine": machine_info(),
@@ -109,19 +118,8 @@ def _format_row(row: dict[str, object], memory: bool) -> str:
 
 
 def markdown_table(result: dict[str, object]) -> str:
-    """The result as a Markdown table (for the README)."""
-    config = result["config"]
-    lines = [(f"| model | params (M) | GFLOPs ({config['in_chans']} x {config['length']}) | train ECG/s | "
-              "inference ECG/s | peak train MiB | peak inference MiB |"), "|---|---:|---:|---:|---:|---:|---:|"]
-
-    def mib(value: object) -> str:
-        return f"{value:.0f}" if isinstance(value, float) else "-"
-
-    for row in result["rows"]:
-        lines.append(f"| `{row['model']}` | {row['params'] / 1e6:.2f} | {row['gflops']:.3f} | "
-                     f"{row['train_ecg_s']:.1f} | {row['infer_ecg_s']:.1f} | {mib(row.get('train_peak_mb'))} | "
-                     f"{mib(row.get('infer_peak_mb'))} |")
-    return "\n".join(lines)
+    """The result as a Markdown table (the table of ``benchmarks/RESULTS.md``; for the README)."""
+    return "\n\n".join(result_tables(result))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -150,5 +148,5 @@ def add_models_parser(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: batch 4, length 500, 1 repeat")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     parser.add_argument("--json", action="store_true", help="print the result as JSON (table goes to stderr)")
-    parser.add_argument("--out", help="also write the JSON result to this file")
+    add_out_argument(parser)
     parser.set_defaults(run=_run)

@@ -17,9 +17,16 @@ from torch import Tensor
 
 from ..ops import local_attention
 from ..ops.neighborhood import group_lengths, window_bounds
-from .timing import bench_log, emit_result, machine_info, median_ms, peak_memory_mb
+from .timing import (
+    add_out_argument,
+    bench_log,
+    emit_result,
+    machine_info,
+    median_ms,
+    peak_memory_mb,
+)
 
-__all__ = ["unfold_local_attention", "run_ops_benchmark", "add_ops_parser"]
+__all__ = ["add_ops_parser", "run_ops_benchmark", "unfold_local_attention"]
 
 
 def unfold_local_attention(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int = 1,
@@ -100,6 +107,7 @@ def run_ops_benchmark(lengths: list[int], dilations: list[int], batch: int = 8, 
     for row in rows:
         log(_format_row(row, memory=True))
     result = {
+        "benchmark": "ops",
         "config": {"batch": batch, "heads": heads, "dim": dim, "kernel_size": kernel_size, "repeats": repeats,
                    "device": device},
         "machine": machine_info(),
@@ -201,5 +209,5 @@ def add_ops_parser(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="N in {1000, 2500}, 2 repeats (a smoke run)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON (table goes to stderr)")
-    parser.add_argument("--out", help="also write the JSON result to this file")
+    add_out_argument(parser)
     parser.set_defaults(run=_run)

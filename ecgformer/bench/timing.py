@@ -26,7 +26,10 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["median_ms", "peak_memory_mb", "machine_info", "bench_log", "emit_result"]
+from .plots import render_png
+
+__all__ = ["add_out_argument", "bench_log", "emit_result", "machine_info", "median_ms", "peak_memory_mb",
+           "write_atomic"]
 
 
 def _synchronize(device: torch.device) -> None:
@@ -122,20 +125,46 @@ def bench_log(args: argparse.Namespace) -> Callable[[str], None]:
     return print
 
 
+def add_out_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--out`` option that :func:`emit_result` writes."""
+    parser.add_argument("--out", help="also write the JSON result to this file (and its plot beside a .json file: "
+                                      "same name, .png)")
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a temporary file in the same folder and ``os.replace``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are ordinary readable files
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def emit_result(result: dict[str, object], args: argparse.Namespace) -> None:
-    """Write ``result`` to ``--out`` (atomically: a temporary file then ``os.replace``) and print it for ``--json``."""
+    """Write ``result`` to ``--out`` and print it for ``--json``.
+
+    Run from the command line (:func:`ecgformer.cli.main`), the result also records ``command`` (the command
+    line) and ``wall_s`` (seconds from the start of the sub-command to here). An ``--out`` ending in ``.json``
+    gets its plot beside it (same stem, ``.png``; :func:`ecgformer.bench.plots.render_png`).
+    """
+    if hasattr(args, "command_line"):
+        result = {**result, "command": args.command_line,
+                  "wall_s": round(time.perf_counter() - args.started, 1)}
     text = json.dumps(result, indent=2)
     if getattr(args, "out", None):
         target = Path(args.out)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are ordinary readable files
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, text.encode())
+        if target.suffix == ".json":
+            try:
+                png = render_png(result)
+            except ImportError as error:  # matplotlib is a dev extra
+                print(f"no plot written beside {target}: {error}", file=sys.stderr)
+            else:
+                write_atomic(target.with_suffix(".png"), png)
     if getattr(args, "json", False):
         print(text)

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import shutil
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -158,10 +156,9 @@ def _run(args: argparse.Namespace) -> int:
     log = bench_log(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    command = "ecgformer " + shlex.join(sys.argv[1:])
     result = run_training_grid(args.config, args.models, args.seeds, args.out, args.set, args.metric,
-                               args.runs_dir, command, log)
-    emit_result({**result, "command": command}, argparse.Namespace(json=args.json, out=None))
+                               args.runs_dir, args.command_line, log)
+    emit_result(result, argparse.Namespace(**{**vars(args), "out": None}))  # --out: the grid folder, written above
     return 0
 
 

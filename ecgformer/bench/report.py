@@ -1,0 +1,284 @@
+"""``ecgformer bench report``: ``benchmarks/RESULTS.md`` and every plot, from the benchmark results present.
+
+Reads every ``*.json`` benchmark result directly under the results folder (``ops``, ``mixers``, ``models``,
+``inference``, ``data``; see :func:`ecgformer.bench.plots.benchmark_kind`), draws its PNG beside it, and every
+training grid folder (one with a ``summary.json`` from ``ecgformer bench train``, only read). The Markdown has
+one section per result: command, wall time, machine, git commit and date, the key numbers, the targets and
+the plot. The text depends on the results only, so regenerating unchanged results gives the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .plots import DATA_RATES, KINDS, benchmark_kind, render_png
+from .timing import write_atomic
+
+__all__ = ["DOCUMENTED_COMMANDS", "TITLES", "add_report_parser", "grid_section", "markdown_table", "result_section",
+           "result_tables", "write_report"]
+
+#: The commands README.md documents for results written before results recorded their command.
+DOCUMENTED_COMMANDS = {"ops": "ecgformer bench ops --repeats 7", "mixers": "ecgformer bench mixers",
+                       "models": "ecgformer bench models", "inference": "ecgformer bench inference"}
+
+TITLES = {"ops": "Local attention backends", "mixers": "Token mixers", "models": "Model presets",
+          "inference": "Inference: eager PyTorch vs onnxruntime", "data": "Data loading"}
+
+
+def _num(value: object, spec: str | None = None) -> str:
+    """``value`` formatted with ``spec``, or to 3 significant digits with thousands separators; "-" if missing."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return "-"
+    if spec is not None:
+        return format(value, spec)
+    if value == 0 or math.isinf(value):
+        return f"{value:g}"
+    return f"{value:,.{max(0, 2 - math.floor(math.log10(abs(value))))}f}"
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]], align: str = "") -> str:
+    """A Markdown table; ``align`` has one letter per column, ``l`` or ``r`` (default: the first column left-aligned,
+    the others right-aligned, as for a name followed by numbers)."""
+    align = align or "l" + "r" * (len(header) - 1)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _ops_tables(result: dict[str, Any]) -> list[str]:
+    rows = result["rows"]
+    impls = list(dict.fromkeys(str(row["impl"]) for row in rows))
+    cases = list(dict.fromkeys((row["dilation"], row["N"]) for row in rows))
+    by_case = {(row["dilation"], row["N"], row["impl"]): row for row in rows}
+
+    def pivot(caption: str, first: str, second: str) -> str:
+        cells = [[d, n, *(f"{_num(by_case.get((d, n, impl), {}).get(first))} / "
+                          f"{_num(by_case.get((d, n, impl), {}).get(second))}" for impl in impls)]
+                 for d, n in cases]
+        return caption + "\n\n" + markdown_table(["d", "N", *impls], cells)
+
+    return [pivot("Time in ms, forward / forward+backward (`-`: not measured):", "fwd_ms", "fwd_bwd_ms"),
+            pivot("Peak memory in MiB above the inputs, forward / forward+backward:", "fwd_peak_mb",
+                  "fwd_bwd_peak_mb")]
+
+
+def _mixers_tables(result: dict[str, Any]) -> list[str]:
+    rows = [row for row in result["rows"] if "error" not in row]
+    lengths = sorted({int(row["N"]) for row in rows})
+    flops_at = int(result.get("config", {}).get("slope_range", lengths)[0])
+    by_case = {(row["mixer"], int(row["N"])): row for row in rows}
+    fits = {fit["mixer"]: fit for fit in result.get("slopes", [])}
+    limit = result.get("config", {}).get("slope_limit")
+    per_n = " / ".join(str(n) for n in lengths)
+    header = ["mixer", "params", f"GFLOPs N={flops_at}", f"fwd ms N={per_n}", f"fwd+bwd ms N={per_n}",
+              f"peak fwd+bwd MiB N={lengths[-1]}", "slope fwd / fwd+bwd", f"linear by design (slope <= {limit})"]
+    body = []
+    for name in dict.fromkeys(str(row["mixer"]) for row in result["rows"]):
+        fit = fits.get(name, {})
+        verdict = f"yes: {_verdict(fit.get('met'))}" if fit.get("linear_by_design") else "no"
+        mine = [by_case.get((name, n), {}) for n in lengths]
+        params = next(row["params"] for row in result["rows"] if row["mixer"] == name)
+        body.append([f"`{name}`", _num(params, ","),
+                     _num(by_case.get((name, flops_at), {}).get("gflops"), ".2f"),
+                     " / ".join(_num(row.get("fwd_ms")) for row in mine),
+                     " / ".join(_num(row.get("fwd_bwd_ms")) for row in mine), _num(mine[-1].get("fwd_bwd_peak_mb")),
+                     f"{_num(fit.get('fwd_slope'), '.2f')} / {_num(fit.get('fwd_bwd_slope'), '.2f')}", verdict])
+    errors = [f"`{row['mixer']}` N={row['N']}: {row['error']}" for row in result["rows"] if "error" in row]
+    return [markdown_table(header, body, align="lrrrrrrl")] + (["Errors: " + "; ".join(errors)] if errors else [])
+
+
+def _models_tables(result: dict[str, Any]) -> list[str]:
+    config = result["config"]
+    header = ["model", "params (M)", f"GFLOPs ({config['in_chans']} x {config['length']})", "train ECG/s",
+              "inference ECG/s", "peak train MiB", "peak inference MiB"]
+    return [markdown_table(header, ([f"`{row['model']}`", _num(row["params"] / 1e6, ".2f"), _num(row["gflops"], ".3f"),
+                                     _num(row["train_ecg_s"], ".1f"), _num(row["infer_ecg_s"], ".1f"),
+                                     _num(row.get("train_peak_mb"), ".0f"), _num(row.get("infer_peak_mb"), ".0f")]
+                                    for row in result["rows"]))]
+
+
+def _inference_tables(result: dict[str, Any]) -> list[str]:
+    header = ["model", "threads", "runtime", "p50 ms", "p95 ms", "batch ECGs/s"]
+    return [markdown_table(header, ([f"`{row['model']}`", row["threads"], row["runtime"], _num(row["p50_ms"], ".1f"),
+                                     _num(row["p95_ms"], ".1f"), _num(row["throughput"], ".1f")]
+                                    for row in result["rows"]), align="lllrrr")]
+
+
+def _data_tables(result: dict[str, Any]) -> list[str]:
+    header = ["dataset", "records", *(f"{name} records/s" for name in DATA_RATES.values()),
+              "cache vs WFDB + preprocessing"]
+    row = [result["dataset"], result["records"], *(_num(result.get(key), ",.0f") for key in DATA_RATES),
+           f"x{_num(result.get('speedup_vs_wfdb_preprocessed'), '.0f')}"]
+    return [markdown_table(header, [row])]
+
+
+_TABLES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "ops": _ops_tables, "mixers": _mixers_tables, "models": _models_tables, "inference": _inference_tables,
+    "data": _data_tables}
+
+
+def result_tables(result: dict[str, Any]) -> list[str]:
+    """The key numbers of a benchmark result as Markdown tables (each with its caption where it needs one)."""
+    kind = benchmark_kind(result)
+    if kind not in _TABLES:
+        raise ValueError(f"no tables for benchmark kind {kind!r}; known: {', '.join(_TABLES)}")
+    return _TABLES[kind](result)
+
+
+def _verdict(met: object) -> str:
+    return "met" if met else "**NOT MET**"
+
+
+def _targets_table(targets: list[dict[str, Any]]) -> str:
+    """Targets with their verdicts; keys besides the standard ones (e.g. ``dilation``) prefix the target."""
+    standard = ("target", "value", "limit", "met")
+    body = [[", ".join([*(f"{key} {value}" for key, value in target.items() if key not in standard),
+                        str(target["target"])]), target["value"], target["limit"], _verdict(target["met"])]
+            for target in targets]
+    return markdown_table(["target", "value", "limit", "verdict"], body, align="lrrl")
+
+
+def _machine(machine: dict[str, Any]) -> str:
+    threads = machine.get("threads")
+    parts = [str(machine.get("cpu")), f"{threads} thread{'' if threads == 1 else 's'}"]
+    if machine.get("gpu"):
+        parts.append(f"GPU {machine['gpu']}")
+    return ", ".join([*parts, f"torch {machine.get('torch')}", f"Python {machine.get('python')}"])
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _link(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` (the report's folder), as a Markdown link target."""
+    return Path(os.path.relpath(path, base)).as_posix()
+
+
+def result_section(path: Path, result: dict[str, Any], base: Path) -> str:
+    """The RESULTS.md section of the benchmark result ``path`` (its PNG beside it, links relative to ``base``)."""
+    kind = benchmark_kind(result)
+    machine = result.get("machine", {})
+    if "command" in result:
+        command = f"`{result['command']}`"
+    elif kind in DOCUMENTED_COMMANDS:
+        command = (f"command not recorded; documented in README.md: "
+                   f"`{DOCUMENTED_COMMANDS[kind]} --out {path.as_posix()}`")
+    else:
+        command = "command not recorded"
+    lines = [f"## {TITLES[kind]}: [`{path.name}`]({_link(path, base)})", "",
+             f"- command: {command}",
+             f"- wall time: {_duration(result['wall_s']) if 'wall_s' in result else 'not recorded'}",
+             f"- machine: {_machine(machine)}",
+             f"- git commit: `{machine.get('commit')}`, {machine.get('date')}"]
+    if "config" in result:
+        lines.append("- configuration: " + ", ".join(f"{key} {value}" for key, value in result["config"].items()))
+    lines += ["", "\n\n".join(result_tables(result))]
+    if result.get("targets"):
+        lines += ["", "Targets:", "", _targets_table(result["targets"])]
+    png = path.with_suffix(".png")
+    lines += ["", f"![{kind} plot]({_link(png, base)})", ""]
+    return "\n".join(lines)
+
+
+def _seeds(runs: list[dict[str, Any]]) -> str:
+    models = dict.fromkeys(str(run["model"]) for run in runs)
+    return "; ".join(f"`{model}` seeds " + ", ".join(str(run["seed"]) for run in runs if run["model"] == model)
+                     for model in models)
+
+
+def grid_section(folder: Path, summary: dict[str, Any], base: Path) -> str:
+    """The RESULTS.md section of a training grid folder (``summary.json`` of ``ecgformer bench train``)."""
+    metric, rows, runs = summary["metric"], summary["rows"], summary["runs"]
+    table = markdown_table(
+        ["model", "n seeds", f"{metric} mean ± std", "params (M)", "GFLOPs", "wall min/run", "commits"],
+        ([f"`{row['model']}`", row["n"], f"{_num(row[f'{metric}_mean'], '.4f')} ± {_num(row[f'{metric}_std'], '.4f')}",
+          _num(row["params"] / 1e6, ".2f"), _num(row["gflops"], ".3f"), _num(row["wall_min_mean"], ".1f"),
+          ", ".join(f"`{commit}`" for commit in row["commits"])] for row in rows), align="lrrrrrl")
+    machines = [_machine(run["machine"]) for run in runs]
+    dates = sorted(str(run["machine"].get("date")) for run in runs)
+    lines = [f"## Training grid: [`{folder.name}`]({_link(folder / 'summary.json', base)})", "",
+             (f"Test `{metric}` per model, mean ± std over seeds; GFLOPs of one forward pass over an evaluation "
+              "window; wall time of fit + test per run."), "", table, "",
+             *(f"- machine: {machine} (runs: {machines.count(machine)})" for machine in dict.fromkeys(machines)),
+             f"- runs dated {dates[0]} to {dates[-1]}; total wall time {_duration(sum(r['wall_s'] for r in runs))}",
+             "", "Commands, each with the runs it made (finished runs are skipped, so a grid runs in pieces):", ""]
+    for command in dict.fromkeys(str(run.get("command") or "") for run in runs):
+        mine = [run for run in runs if str(run.get("command") or "") == command]
+        lines.append(f"- {f'`{command}`' if command else 'command not recorded'}: {_seeds(mine)}")
+    classes = list(dict.fromkeys(name for row in rows for name in row.get("per_class_auroc") or {}))
+    if classes:
+        lines += ["", "Per-class test AUROC (mean over seeds):", "",
+                  markdown_table(["model", *classes],
+                                 ([f"`{row['model']}`", *(_num((row.get("per_class_auroc") or {}).get(name), ".3f")
+                                                          for name in classes)] for row in rows))]
+    if (folder / "summary.png").is_file():
+        lines += ["", f"![{folder.name} summary]({_link(folder / 'summary.png', base)})"]
+    return "\n".join([*lines, ""])
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"error: cannot read {path}: {error}") from error
+
+
+def write_report(results: str | Path = "benchmarks/results", out: str | Path = "benchmarks/RESULTS.md",
+                 log: Callable[[str], None] = print) -> str:
+    """Redraw the PNG of every benchmark JSON in ``results``, write ``out`` from them and the training grids."""
+    results, out = Path(results), Path(out)
+    found = []
+    for path in sorted(results.glob("*.json")):
+        result = _load(path)
+        kind = benchmark_kind(result)
+        if kind not in KINDS:
+            log(f"skipped {path}: not a benchmark result")
+            continue
+        write_atomic(path.with_suffix(".png"), render_png(result))
+        found.append((KINDS.index(kind), path.name, path, result))
+    sections = [result_section(path, result, out.parent) for *_, path, result in sorted(found, key=lambda f: f[:2])]
+    grids = sorted((path.parent for path in results.glob("*/summary.json")), key=lambda folder: folder.name)
+    sections += [grid_section(folder, _load(folder / "summary.json"), out.parent) for folder in grids]
+    header = [
+        "# Benchmark results", "",
+        (f"Generated by `ecgformer bench report` from the results under `{results.as_posix()}/`; do not edit by "
+         "hand. Regenerate this file and every plot after a benchmark wrote new results:"), "",
+        "```bash", f"ecgformer bench report --results {results.as_posix()} --out {out.as_posix()}", "```", "",
+        ("Every benchmark is one command that writes a JSON result (`--out FILE.json`) and its plot beside it "
+         "(`FILE.png`); `ecgformer bench train` writes one folder per training grid (`summary.json`, `summary.csv`, "
+         "`summary.png` and a folder per run). Each section gives the command, its wall time, the machine and the "
+         "git commit its numbers come from; for results written before commands were recorded, the command "
+         "documented in README.md. Rows of one table were measured in one run and compare; numbers of different "
+         "sections or machines do not."), ""]
+    if not sections:
+        header += [f"No results under `{results.as_posix()}/` yet.", ""]
+    text = "\n".join(header + sections)
+    write_atomic(out, text.encode())
+    log(f"wrote {out} ({len(found)} benchmark results, {len(grids)} training grids)")
+    return text
+
+
+def _run(args: argparse.Namespace) -> int:
+    write_report(args.results, args.out, log=lambda line: print(line, file=sys.stderr))
+    return 0
+
+
+def add_report_parser(targets: argparse._SubParsersAction) -> None:
+    """Register ``ecgformer bench report``."""
+    parser = targets.add_parser("report", help="write benchmarks/RESULTS.md and every plot from the results present")
+    parser.add_argument("--results", default="benchmarks/results",
+                        help="folder of benchmark JSONs and training grid folders")
+    parser.add_argument("--out", default="benchmarks/RESULTS.md", help="Markdown file to write")
+    parser.set_defaults(run=_run)

@@ -1,0 +1,163 @@
+"""``ecgformer bench report`` (benchmarks/RESULTS.md) and the provenance and plot that ``--out`` records.
+
+The report runs on the committed ops / mixers / models results (written before results named their kind or
+recorded their command), on small inference and data results shaped like the benchmarks' own, and on a training
+grid gathered by ``summarize`` from fake runs whose per-class AUROC the test averages itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecgformer.bench.report import write_report
+from ecgformer.bench.training import summarize
+from ecgformer.cli import main
+
+COMMITTED = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+CLASSES = ["NORM", "MI", "STTC", "CD", "HYP"]
+MODELS = ["ecgformer_t", "xresnet1d50"]
+GRID_COMMANDS = [f"ecgformer bench train --config configs/ptbxl_superdiag.yaml --models {' '.join(MODELS)} "
+                 f"--seeds {seed} --out benchmarks/results/grid" for seed in (0, 1)]
+MACHINE = {"cpu": "Test CPU", "threads": 2, "gpu": None, "torch": "2.13.0+cpu", "python": "3.11.7",
+           "commit": "abc1234", "date": "2026-11-25 12:00:00"}
+INFERENCE_COMMAND = "ecgformer bench inference --out benchmarks/results/inference_cpu.json"
+
+
+def _inference_result() -> dict[str, object]:
+    rows = [{"model": model, "threads": threads, "runtime": runtime, "p50_ms": p50, "p95_ms": p50 * 1.1,
+             "throughput": 1000.0 / p50} for model in ("ecgformer_s", "xresnet1d101") for threads in (1, 2)
+            for runtime, p50 in (("eager", 28.0), ("onnxruntime", 21.0 + threads))]
+    targets = [{"target": f"ecgformer_s eager p50 / onnxruntime p50, {n} thread(s) (>= 1.5)",
+                "value": round(28.0 / (21.0 + n), 3), "limit": 1.5, "met": False} for n in (1, 2)]
+    return {"benchmark": "inference", "rows": rows, "ecgformer_s_p50_speedup": {}, "targets": targets,
+            "length": 5000, "batch": 32, "repeats": 50, "machine": MACHINE, "command": INFERENCE_COMMAND,
+            "wall_s": 754.0}
+
+
+def _write_grid(folder: Path) -> dict[tuple[str, str], float]:
+    """Two models x two seeds of fake runs; returns the per-class AUROC means computed here."""
+    rng = np.random.default_rng(0)
+    values: dict[tuple[str, str], list[float]] = {}
+    for model in MODELS:
+        for seed, command in enumerate(GRID_COMMANDS):
+            run = folder / model / f"seed{seed}"
+            run.mkdir(parents=True)
+            aurocs = [0.002 * int(k) for k in rng.integers(250, 500, len(CLASSES))]  # means exact at 3 decimals
+            with open(run / "per_class.csv", "w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["class", "support", "auroc", "auprc", "f1", "threshold"])
+                writer.writerows([name, 10, auroc, 0.5, 0.5, 0.5] for name, auroc in zip(CLASSES, aurocs))
+            for name, auroc in zip(CLASSES, aurocs):
+                values.setdefault((model, name), []).append(auroc)
+            score = statistics.fmean(aurocs)
+            (run / "metrics.json").write_text(json.dumps({"classes": CLASSES, "metrics": {"auroc_macro": score}}))
+            (run / "run.json").write_text(json.dumps({
+                "model": model, "seed": seed, "config": "configs/ptbxl_superdiag.yaml", "overrides": [],
+                "command": command, "wall_s": 600.0 + seed, "epochs": 3, "input": {"in_chans": 12, "length": 250},
+                "machine": MACHINE, "auroc_macro": score}))
+    return {key: statistics.fmean(scores) for key, scores in values.items()}
+
+
+def _table_after(text: str, caption: str) -> list[list[str]]:
+    """The cells of the Markdown table that follows ``caption`` (header first, separator dropped)."""
+    lines = text[text.index(caption):].splitlines()[2:]
+    table = lines[:next(i for i, line in enumerate(lines) if not line.startswith("|"))]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in table if not line.startswith("|---")]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[tuple[str, str], float]]:
+    """Results folder with the committed JSONs, an inference and a data result and a grid; the report's text."""
+    root = tmp_path_factory.mktemp("bench")
+    results = root / "results"
+    results.mkdir()
+    for name in ("ops_cpu.json", "mixers_cpu.json", "models_cpu.json"):
+        shutil.copyfile(COMMITTED / name, results / name)
+    (results / "inference_cpu.json").write_text(json.dumps(_inference_result()))
+    means = _write_grid(results / "grid")
+    summarize(results / "grid", log=lambda line: None)
+    text = write_report(results, root / "RESULTS.md", log=lambda line: None)
+    return root, text, means
+
+
+def test_sections_commands_targets_and_plots(report: tuple[Path, str, dict[tuple[str, str], float]]) -> None:
+    root, text, _ = report
+    assert (root / "RESULTS.md").read_text() == text
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert [h.split(":")[0] for h in headings] == ["## Local attention backends", "## Token mixers",
+                                                   "## Model presets", "## Inference", "## Training grid"]
+    # committed results predate recorded commands: the README's command stands in, wall time is unknown
+    assert text.count("command not recorded; documented in README.md") == 3
+    assert f"`ecgformer bench ops --repeats 7 --out {(root / 'results' / 'ops_cpu.json').as_posix()}`" in text
+    assert text.count("- wall time: not recorded") == 3
+    assert "- git commit: `999fba0`, 2026-11-25 09:39:09" in text
+    assert f"- command: `{INFERENCE_COMMAND}`" in text and "- wall time: 12.6 min" in text
+    assert "- machine: Test CPU, 2 threads, torch 2.13.0+cpu, Python 3.11.7" in text
+    # targets: every ops and models target of the committed runs is met, the fake inference ones are not
+    ops = json.loads((COMMITTED / "ops_cpu.json").read_text())
+    for target in ops["targets"]:
+        assert f"| dilation {target['dilation']}, {target['target']} | {target['value']} | {target['limit']} | met |" \
+            in text
+    assert "| ecgformer_s eager p50 / onnxruntime p50, 2 thread(s) (>= 1.5) | 1.217 | 1.5 | **NOT MET** |" in text
+    assert "| `swin` |" in text and "yes: **NOT MET**" in text and "yes: met" in text
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", text)
+    assert len(links) == 5
+    for link in links:
+        png = root / link
+        assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", link
+
+
+def test_training_grid_table_commands_and_per_class_means(
+        report: tuple[Path, str, dict[tuple[str, str], float]]) -> None:
+    root, text, means = report
+    table = _table_after(text, "Test `auroc_macro` per model")
+    assert table[0] == ["model", "n seeds", "auroc_macro mean ± std", "params (M)", "GFLOPs", "wall min/run",
+                        "commits"]
+    for row in table[1:]:
+        model = row[0].strip("`")
+        scores = [statistics.fmean(means_of_run) for means_of_run in _scores(root, model)]
+        assert row[1] == "2" and row[2] == f"{statistics.fmean(scores):.4f} ± {statistics.stdev(scores):.4f}"
+        assert row[5] == "10.0" and row[6] == "`abc1234`"
+    for seed, command in enumerate(GRID_COMMANDS):  # one line per command, with the runs it produced
+        assert f"- `{command}`: `ecgformer_t` seeds {seed}; `xresnet1d50` seeds {seed}" in text
+    per_class = _table_after(text, "Per-class test AUROC (mean over seeds):")
+    assert per_class[0] == ["model", *CLASSES]
+    assert sorted(row[0].strip("`") for row in per_class[1:]) == MODELS
+    for row in per_class[1:]:
+        for name, cell in zip(CLASSES, row[1:]):
+            assert cell == f"{means[(row[0].strip('`'), name)]:.3f}", (row[0], name)
+
+
+def _scores(root: Path, model: str) -> list[list[float]]:
+    """Per seed, the per-class AUROCs written for ``model`` (the run's macro AUROC is their mean)."""
+    return [[float(r["auroc"]) for r in csv.DictReader(path.read_text().splitlines())]
+            for path in sorted((root / "results" / "grid" / model).glob("seed*/per_class.csv"))]
+
+
+def test_report_is_deterministic(report: tuple[Path, str, dict[tuple[str, str], float]]) -> None:
+    root, text, _ = report
+    pngs = {path: path.read_bytes() for path in (root / "results").glob("*.png")}
+    assert write_report(root / "results", root / "RESULTS.md", log=lambda line: None) == text
+    assert {path: path.read_bytes() for path in pngs} == pngs
+
+
+def test_out_records_command_wall_time_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Through the CLI: ``--out x.json`` writes the result with its command and wall time, and ``x.png``."""
+    out = tmp_path / "data_synthetic.json"
+    argv = ["bench", "data", "--dataset", "synthetic", "--records", "8", "--repeats", "1", "--out", str(out)]
+    assert main(argv) == 0
+    result = json.loads(out.read_text())
+    assert result["benchmark"] == "data" and result["command"] == "ecgformer " + " ".join(argv)
+    assert 0 < result["wall_s"] < 600 and result["machine"]["threads"] >= 1
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    text = write_report(tmp_path, tmp_path / "RESULTS.md", log=lambda line: None)
+    assert "## Data loading: [`data_synthetic.json`](data_synthetic.json)" in text
+    assert f"- command: `{result['command']}`" in text and "![data plot](data_synthetic.png)" in text
