@@ -84,6 +84,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[tu
     (results / "inference_cpu.json").write_text(json.dumps(_inference_result()))
     means = _write_grid(results / "grid")
     summarize(results / "grid", log=lambda line: None)
+    (results / "grid" / "NOTES.md").write_text("Recipe notes: 2 epochs, *not* the paper's recipe.\n")
     text = write_report(results, root / "RESULTS.md", log=lambda line: None)
     return root, text, means
 
@@ -118,6 +119,8 @@ def test_sections_commands_targets_and_plots(report: tuple[Path, str, dict[tuple
 def test_training_grid_table_commands_and_per_class_means(
         report: tuple[Path, str, dict[tuple[str, str], float]]) -> None:
     root, text, means = report
+    section = text[text.index("## Training grid: [`grid`]"):]
+    assert section.index("Recipe notes: 2 epochs, *not* the paper's recipe.") < section.index("Test `auroc_macro`")
     table = _table_after(text, "Test `auroc_macro` per model")
     assert table[0] == ["model", "n seeds", "auroc_macro mean ± std", "params (M)", "GFLOPs", "wall min/run",
                         "commits"]

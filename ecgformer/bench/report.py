@@ -2,7 +2,8 @@
 
 Reads every ``*.json`` benchmark result directly under the results folder (``ops``, ``mixers``, ``models``,
 ``inference``, ``data``; see :func:`ecgformer.bench.plots.benchmark_kind`), draws its PNG beside it, and every
-training grid folder (one with a ``summary.json`` from ``ecgformer bench train``, only read). The Markdown has
+training grid folder (one with a ``summary.json`` from ``ecgformer bench train``, only read; a hand-written
+``NOTES.md`` there, with the recipe's context and caveats, opens the grid's section). The Markdown has
 one section per result: command, wall time, machine, git commit and date, the key numbers, the targets and
 the plot. The text depends on the results only, so regenerating unchanged results gives the same file.
 """
@@ -192,6 +193,9 @@ def result_section(path: Path, result: dict[str, Any], base: Path) -> str:
     return "\n".join(lines)
 
 
+NOTES_FILE = "NOTES.md"  # hand-written context of a grid (recipe, targets, caveats), put first in its section
+
+
 def _seeds(runs: list[dict[str, Any]]) -> str:
     models = dict.fromkeys(str(run["model"]) for run in runs)
     return "; ".join(f"`{model}` seeds " + ", ".join(str(run["seed"]) for run in runs if run["model"] == model)
@@ -208,7 +212,9 @@ def grid_section(folder: Path, summary: dict[str, Any], base: Path) -> str:
           ", ".join(f"`{commit}`" for commit in row["commits"])] for row in rows), align="lrrrrrl")
     machines = [_machine(run["machine"]) for run in runs]
     dates = sorted(str(run["machine"].get("date")) for run in runs)
+    notes = folder / NOTES_FILE
     lines = [f"## Training grid: [`{folder.name}`]({_link(folder / 'summary.json', base)})", "",
+             *([notes.read_text().strip(), ""] if notes.is_file() else []),
              (f"Test `{metric}` per model, mean ± std over seeds; GFLOPs of one forward pass over an evaluation "
               "window; wall time of fit + test per run."), "", table, "",
              *(f"- machine: {machine} (runs: {machines.count(machine)})" for machine in dict.fromkeys(machines)),
