@@ -41,6 +41,13 @@ def _cpu_sdpa_flops(query_shape: torch.Size, key_shape: torch.Size, value_shape:
 _FLOP_MAPPING = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops}
 
 
+def count_gflops(fn: Callable[[], object]) -> float:
+    """GFLOPs of one call of ``fn`` (``FlopCounterMode``, the CPU SDPA kernel included; elementwise ops not counted)."""
+    with FlopCounterMode(display=False, custom_mapping=_FLOP_MAPPING) as counter:
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
 def loglog_slope(lengths: list[int], times: list[float]) -> float | None:
     """Least-squares slope of ``log(time)`` against ``log(N)``; None with fewer than two points."""
     if len(lengths) < 2:
@@ -90,9 +97,7 @@ def run_mixers_benchmark(names: list[str], lengths: list[int], dim: int = 128, h
             rows.append(row)
             forward, step = _inputs(mixer, batch, length, dim, dev)
             try:
-                with FlopCounterMode(display=False, custom_mapping=_FLOP_MAPPING) as counter:
-                    forward()
-                row["gflops"] = counter.get_total_flops() / 1e9
+                row["gflops"] = count_gflops(forward)
                 row["fwd_ms"] = median_ms(forward, repeats, device=dev)
                 row["fwd_bwd_ms"] = median_ms(step, repeats, device=dev)
                 cases.append((row, forward, step))

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 from ..models import create_model, list_models
-from .mixers import _FLOP_MAPPING
+from .mixers import count_gflops
 from .report import result_tables
 from .timing import (
     add_out_argument,
@@ -71,9 +71,8 @@ def run_models_benchmark(names: list[str], batch: int = 32, length: int = 1000, 
         model = _build(name, in_chans, num_classes)
         row: dict[str, object] = {"model": name, "params": sum(p.numel() for p in model.parameters())}
         model.eval()
-        with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_FLOP_MAPPING) as counter:
-            model(x[:1])
-        row["gflops"] = counter.get_total_flops() / 1e9
+        with torch.no_grad():
+            row["gflops"] = count_gflops(partial(model, x[:1]))
         row["train_ecg_s"] = batch / (median_ms(_training_step(model, x, y), repeats) / 1000)
         row["infer_ecg_s"] = batch / (median_ms(_inference(model, x), repeats) / 1000)
         rows.append(row)

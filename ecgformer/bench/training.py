@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from ..models import create_model, list_models
-from .mixers import _FLOP_MAPPING
+from .mixers import count_gflops
 from .timing import bench_log, emit_result, machine_info
 
 __all__ = ["add_train_parser", "run_training_grid", "summarize"]
@@ -34,9 +33,9 @@ RUN_FILES = ("metrics.json", "per_class.csv")
 def _model_cost(name: str, num_classes: int, in_chans: int, length: int) -> dict[str, float]:
     """Parameters and forward GFLOPs of one evaluation window."""
     model = create_model(name, num_classes=num_classes, in_chans=in_chans).eval()
-    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_FLOP_MAPPING) as counter:
-        model(torch.zeros(1, in_chans, length))
-    return {"params": float(sum(p.numel() for p in model.parameters())), "gflops": counter.get_total_flops() / 1e9}
+    with torch.no_grad():
+        gflops = count_gflops(lambda: model(torch.zeros(1, in_chans, length)))
+    return {"params": float(sum(p.numel() for p in model.parameters())), "gflops": gflops}
 
 
 def run_training_grid(config_path: str, models: Sequence[str], seeds: Sequence[int], out: str | Path,

@@ -115,6 +115,10 @@ class LabelledSource:
         rates = self.sampling_rates()
         return next(iter(rates)) if len(rates) == 1 else None
 
+    def challenge_scoring(self) -> dict[str, Any] | None:
+        """The challenge scorer that applies to this task's classes (see the CinC 2021 reader), else ``None``."""
+        return None
+
     def subset(self, indices: Sequence[int]) -> SubsetSource:
         """A view of the records at ``indices`` (same interface; cacheable when this source is)."""
         return SubsetSource(self, indices)
@@ -190,6 +194,10 @@ class SubsetSource(LabelledSource):
         """Files of record ``i`` (as the parent reports them)."""
         files = getattr(self.parent, "source_files", None)
         return files(int(self.indices[i])) if files else []
+
+    def challenge_scoring(self) -> dict[str, Any] | None:
+        """The parent's (a subset keeps the parent's classes)."""
+        return self.parent.challenge_scoring()
 
     def label_files(self) -> list[Path]:
         """The parent's label files."""

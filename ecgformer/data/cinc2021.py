@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,6 +87,13 @@ class CinC2021(WfdbReader):
     def scoring_weights(self) -> np.ndarray:
         """The challenge's reward matrix between the scored classes (``task="scored"`` order)."""
         return read_scored_classes(self.root)[2]
+
+    def challenge_scoring(self) -> dict[str, Any] | None:
+        """``{"class_codes", "weights_file"}`` for :func:`ecgformer.metrics.cinc2021_challenge_score`: the
+        ``weights.csv`` code of each class, in class order (``task="scored"`` only; ``None`` otherwise)."""
+        if self.task != "scored":
+            return None
+        return {"class_codes": list(self.class_codes), "weights_file": str(self.root / "weights.csv")}
 
     def _scan(self) -> tuple[list[str], list[Candidate]]:
         groups, names, _ = read_scored_classes(self.root)

@@ -87,10 +87,9 @@ def _data_config(config: dict[str, Any], datamodule: EcgDataModule) -> dict[str,
     out = {"data": config["data"], "preprocess": None if preprocess is None else preprocess.to_dict(),
            "fs": datamodule.output_fs, "leads": None if leads is None else list(leads),
            "classes": datamodule.classes, "length_s": datamodule.length_s}
-    weights_file = Path(getattr(source, "root", "")) / "weights.csv"
-    codes = getattr(source, "class_codes", None)
-    if codes is not None and getattr(source, "task", None) == "scored" and weights_file.is_file():
-        out["challenge"] = {"class_codes": list(codes), "weights_file": str(weights_file)}  # CinC 2020/2021 scorer
+    challenge = source.challenge_scoring()
+    if challenge is not None:
+        out["challenge"] = challenge
     return out
 
 
