@@ -156,9 +156,16 @@ def test_predict_cli_writes_csv_and_json(bundle, dataset_dir, tmp_path: Path) ->
     assert all(set(item["labels"].split("|")) <= set(CLASSES) | {""} for item in items)
 
 
+def torch_blocked_env(tmp_path: Path) -> dict[str, str]:
+    """An environment whose ``import torch`` raises ImportError (a ``torch`` module first on the path)."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir(exist_ok=True)
+    (blocker / "torch.py").write_text("raise ImportError('torch is blocked in this test')\n")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])}
+
+
 def test_predictor_runs_where_torch_cannot_be_imported(bundle, dataset_dir, tmp_path: Path) -> None:
     folder, _ = bundle
-    (tmp_path / "torch.py").write_text("raise ImportError('torch is blocked in this test')\n")
     record = real_records(dataset_dir)[0]
     script = (
         "import sys\n"
@@ -169,7 +176,19 @@ def test_predictor_runs_where_torch_cannot_be_imported(bundle, dataset_dir, tmp_
         "assert not heavy, heavy\n"
         "from ecgformer.inference.__main__ import main\n"
         f"sys.exit(main([{str(folder)!r}, {str(record)!r}, '--out', {str(tmp_path / 'p.json')!r}]))\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", script], check=False, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], check=False, env=torch_blocked_env(tmp_path),
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "p.json").read_text())[0]["status"] == "ok"
+
+
+def test_ecgformer_predict_command_runs_where_torch_cannot_be_imported(bundle, dataset_dir, tmp_path: Path) -> None:
+    folder, _ = bundle
+    record = real_records(dataset_dir)[0]
+    command = [sys.executable, "-m", "ecgformer.cli", "predict", str(folder), str(record), "--out",
+               str(tmp_path / "p.csv")]
+    done = subprocess.run(command, check=False, env=torch_blocked_env(tmp_path), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "p.csv", newline="") as handle:
+        assert [row["status"] for row in csv.DictReader(handle)] == ["ok"]

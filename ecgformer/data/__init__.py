@@ -8,8 +8,7 @@ numpy/scipy only. ``EcgDataModule``/``EcgDataset`` (torch, Lightning) are import
 
 from __future__ import annotations
 
-from typing import Any
-
+from .._lazy import lazy_attributes
 from .augment import (
     Augment,
     amplitude_scale,
@@ -59,9 +58,5 @@ __all__ = [
     "EcgDataModule", "EcgDataset", "collate_ecg",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in ("EcgDataModule", "EcgDataset", "collate_ecg", "seed_worker"):
-        from . import datamodule
-        return getattr(datamodule, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), dict.fromkeys(
+    ("EcgDataModule", "EcgDataset", "collate_ecg", "seed_worker"), "datamodule"))

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..ops.pooling import pool_tokens
-from ..ops.windows import pad_to_multiple, window_regions
+from ..ops.windows import crop, pad_to_multiple, window_regions
 from .attention import check_heads, check_tokens, merge_heads
 from .registry import register_mixer
 from .windowed import check_size, project_qkv
@@ -88,12 +88,16 @@ class FocalAttention(nn.Module):
         k, v = torch.cat(keys, dim=3), torch.cat(values, dim=3)  # (B, H, nW, R, D)
         n_keys = k.shape[3]
         q, _ = pad_to_multiple(q, self.window_size, dim=2)
-        mask = torch.cat(valid, dim=1)[:, None, :].expand(heads, -1, -1, -1)  # (H, nW, 1, R)
+        # (H, nW * R): heads broadcast over the flat mask, not over an (nW, 1, R) view, which torch.export would
+        # specialise on nW being 1 or not
+        mask = torch.cat(valid, dim=1).view(-1).expand(heads, -1)
+        # the mask spans the batch and every query row (a stride-0 view): a mask of batch 1 makes exported graphs
+        # require batch > 1, and onnxruntime's Attention does not broadcast a mask over queries
         out = F.scaled_dot_product_attention(
             q.reshape(batch, heads * n_windows, self.window_size, head_dim),
             k.reshape(batch, heads * n_windows, n_keys, head_dim),
             v.reshape(batch, heads * n_windows, n_keys, head_dim),
-            attn_mask=mask.reshape(1, heads * n_windows, 1, n_keys),
+            attn_mask=mask.reshape(1, heads * n_windows, 1, n_keys).expand(batch, -1, self.window_size, -1),
             dropout_p=self.attn_drop if self.training else 0.0)
-        out = out.reshape(batch, heads, n_windows * self.window_size, head_dim)[:, :, :length]
+        out = crop(out.reshape(batch, heads, n_windows * self.window_size, head_dim), length, dim=2)
         return self.proj_drop(self.proj(merge_heads(out)))

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..ops.pooling import pool_tokens
-from ..ops.windows import pad_to_multiple, shifted_window_mask
+from ..ops.windows import crop, pad_to_multiple, shifted_window_mask
 from .attention import check_heads, check_tokens, merge_heads, split_heads
 from .registry import register_mixer
 from .windowed import check_size, project_qkv, window_attention
@@ -70,7 +70,7 @@ class HiLoAttention(nn.Module):
         padded, _ = pad_to_multiple(x, self.window_size)
         q, k, v = project_qkv(self.hi_qkv, padded, self.hi_heads)
         allowed = shifted_window_mask(length, self.window_size, 0, x.device)
-        return self.hi_proj(merge_heads(window_attention(q, k, v, allowed, dropout_p=self._dropout()))[:, :length])
+        return self.hi_proj(crop(merge_heads(window_attention(q, k, v, allowed, dropout_p=self._dropout())), length))
 
     def lofi(self, x: Tensor) -> Tensor:
         """Low-frequency heads: every query attends to window-average-pooled keys/values, ``(B, N, lo_dim)``."""

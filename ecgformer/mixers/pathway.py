@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops.pooling import pool_tokens
-from ..ops.windows import pad_to_multiple, shifted_window_mask, window_partition, window_reverse
+from ..ops.pooling import pool_tokens, token_matmul
+from ..ops.windows import crop, pad_to_multiple, shifted_window_mask, window_partition, window_reverse
 from .attention import check_heads, check_tokens, merge_heads, split_heads
 from .registry import register_mixer
 
@@ -69,11 +69,13 @@ class DualPatchAttention(nn.Module):
         position = torch.arange(patches * size, device=x.device).view(patches, size)
         real = (position < length) | (position < size)  # patch 0 stays visible so no row is empty (N <= S)
         keep = real.t().unsqueeze(0).expand(heads, size, patches).reshape(1, heads * size, 1, patches)
+        # the mask spans the batch and every query row (a stride-0 view): a mask of batch 1 makes exported graphs
+        # require batch > 1, and onnxruntime's Attention does not broadcast a mask over queries
         inter = F.scaled_dot_product_attention(per_position(patch_q), per_position(patch_k), values,
-                                               attn_mask=keep, dropout_p=drop)
+                                               attn_mask=keep.expand(batch, -1, patches, -1), dropout_p=drop)
         inter = inter.view(batch, heads, size, patches, head_dim).permute(0, 3, 2, 1, 4)
         inter = inter.reshape(batch, patches * size, channels)
-        return (intra + inter)[:, :length]
+        return crop(intra + inter, length)
 
 
 @register_mixer("pathway", family="pathway",
@@ -164,10 +166,11 @@ class AdaptivePathways(nn.Module):
 
     def seasonality(self, z: Tensor) -> Tensor:
         """Per channel, the ``season_k`` strongest DFT components of ``z (B, R, C)``, back in time: ``(B, R, C)``."""
-        re, im = self.dft_cos @ z, self.dft_sin @ z
+        re, im = token_matmul(self.dft_cos, z), token_matmul(self.dft_sin, z)
         power = re * re + im * im
         keep = (power >= power.topk(self.season_k, dim=1).values[:, -1:]).to(z.dtype)
-        return (self.dft_cos.t() @ (keep * re) + self.dft_sin.t() @ (keep * im)) * (2.0 / self.router_bins)
+        inverse = token_matmul(self.dft_cos.t(), keep * re) + token_matmul(self.dft_sin.t(), keep * im)
+        return inverse * (2.0 / self.router_bins)
 
     def trend(self, z: Tensor) -> Tensor:
         """Softmax-weighted mix of replicate-padded moving averages of ``z (B, R, C)``: ``(B, R, C)``."""

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops.windows import cyclic_shift, pad_to_multiple, relative_position_index, shifted_window_mask
+from ..ops.windows import crop, cyclic_shift, pad_to_multiple, relative_position_index, shifted_window_mask
 from .attention import check_heads, check_tokens, merge_heads, split_heads
 from .registry import register_mixer
 
@@ -31,7 +31,8 @@ def window_attention(q: Tensor, k: Tensor, v: Tensor, allowed: Tensor, bias: Ten
 
     ``allowed`` ``(nW, w, w)`` is the boolean mask of :func:`~ecgformer.ops.windows.shifted_window_mask`;
     ``bias`` ``(H, w, w)`` an optional additive relative position bias shared by all windows. Heads stay
-    outside the windows, so folding windows into the SDPA "head" axis is a view (4-D SDPA exports to ONNX).
+    outside the windows, so folding windows into the SDPA "head" axis is a view (4-D SDPA exports to ONNX). The
+    mask is expanded (a stride-0 view) over the batch: a mask of batch 1 makes exported graphs require batch > 1.
     """
     batch, heads, padded, dim = q.shape
     n_windows, window = allowed.shape[0], allowed.shape[1]
@@ -41,7 +42,7 @@ def window_attention(q: Tensor, k: Tensor, v: Tensor, allowed: Tensor, bias: Ten
         mask = bias[:, None].to(q.dtype).masked_fill(~allowed, float("-inf"))
     out = F.scaled_dot_product_attention(
         *(t.reshape(batch, heads * n_windows, window, dim) for t in (q, k, v)),
-        attn_mask=mask.reshape(1, heads * n_windows, window, window), dropout_p=dropout_p)
+        attn_mask=mask.reshape(1, heads * n_windows, window, window).expand(batch, -1, -1, -1), dropout_p=dropout_p)
     return out.view(batch, heads, padded, dim)
 
 
@@ -99,4 +100,4 @@ class SwinAttention(nn.Module):
         out = merge_heads(window_attention(q, k, v, allowed, bias, self.attn_drop if self.training else 0.0))
         if shift:
             out = cyclic_shift(out, window, shift, reverse=True)
-        return self.proj_drop(self.proj(out[:, :length]))
+        return self.proj_drop(self.proj(crop(out, length)))

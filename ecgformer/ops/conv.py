@@ -51,7 +51,10 @@ def depthwise_conv_tokens(x: Tensor, weight: Tensor, bias: Tensor | None = None,
         raise ValueError(f"x must be tokens (B, N, C), got shape {tuple(x.shape)}")
     if weight.dim() != 3 or weight.shape[0] != x.shape[-1] or weight.shape[1] != 1 or weight.shape[2] % 2 == 0:
         raise ValueError(f"weight must be (C={x.shape[-1]}, 1, odd k), got {tuple(weight.shape)}")
-    image = x.transpose(1, 2).unsqueeze(2)  # (B, C, 1, N) view in channels-last layout
+    channels = x.transpose(1, 2)  # (B, C, N)
+    if torch.compiler.is_exporting():  # the layout of a channels-last image of one sample is ambiguous, and export
+        channels = channels.contiguous()  # would then specialise the graph on B > 1: exported graphs take NCHW
+    image = channels.unsqueeze(2)  # (B, C, 1, N), in eager a view in channels-last layout
     out = F.conv2d(image, weight.unsqueeze(2), bias, padding=(0, dilation * (weight.shape[2] // 2)),
                    dilation=(1, dilation), groups=x.shape[-1])
     return out.squeeze(2).transpose(1, 2).contiguous()

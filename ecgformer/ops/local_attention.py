@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .neighborhood import check_local_attention_args, group_lengths, neighborhood_mask, window_bounds
+from .windows import crop
 
 __all__ = ["local_attention", "select_backend", "BACKENDS", "DEFAULT_BLOCK_SIZE"]
 
@@ -173,6 +174,8 @@ def _blocked_local_attention(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, 
         q_blocks = q.index_select(2, plan.query_index)
     k_blocks = k.index_select(2, plan.key_index).reshape(*layout, span, dim)
     v_blocks = v.index_select(2, plan.key_index).reshape(*layout, span, dim)
-    out = F.scaled_dot_product_attention(q_blocks.reshape(*layout, block, dim), k_blocks, v_blocks, attn_mask=mask)
+    # the mask is expanded over the batch (a view): a mask of batch 1 makes exported graphs require batch > 1
+    out = F.scaled_dot_product_attention(q_blocks.reshape(*layout, block, dim), k_blocks, v_blocks,
+                                         attn_mask=mask.expand(layout[0], -1, -1, -1))
     out = out.reshape(batch, heads, n_windows * block, dim)
-    return out[:, :, :length] if dilation == 1 else out.index_select(2, plan.output_index)
+    return crop(out, length, dim=2) if dilation == 1 else out.index_select(2, plan.output_index)

@@ -13,7 +13,16 @@ from torch import Tensor
 
 from .windows import pad_to_multiple
 
-__all__ = ["pool_tokens", "pooled_kv_attention"]
+__all__ = ["pool_tokens", "pooled_kv_attention", "token_matmul"]
+
+
+def token_matmul(matrix: Tensor, x: Tensor) -> Tensor:
+    """``matrix @ x`` for a matrix ``(M, N)`` and tokens ``(..., N, C)``: ``(..., M, C)``.
+
+    Computed as a linear map of the token axis: ``matrix @ x`` broadcasts the matrix over the batch, and
+    ``torch.export`` then specialises the graph on the batch not being 1.
+    """
+    return F.linear(x.transpose(-1, -2), matrix).transpose(-1, -2)
 
 
 def _average_windows(x: Tensor, pool_size: int) -> Tensor:
@@ -34,7 +43,7 @@ def _adaptive_average(x: Tensor, num_tokens: int) -> Tensor:
     positions = torch.arange(length, device=x.device)
     inside = (positions[None, :] >= start[:, None]) & (positions[None, :] < end[:, None])
     weights = inside.to(x.dtype) / (end - start).clamp(min=1).to(x.dtype)[:, None]
-    return weights @ x
+    return token_matmul(weights, x)
 
 
 def pool_tokens(x: Tensor, pool_size: int | None = None, num_tokens: int | None = None) -> Tensor:

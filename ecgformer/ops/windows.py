@@ -13,6 +13,7 @@ from torch import Tensor
 
 __all__ = [
     "pad_to_multiple",
+    "crop",
     "window_partition",
     "window_reverse",
     "shifted_window_mask",
@@ -41,6 +42,15 @@ def pad_to_multiple(x: Tensor, multiple: int, dim: int = 1) -> tuple[Tensor, int
         return x, 0
     spec = [0, 0] * (x.dim() - dim - 1) + [0, pad]
     return F.pad(x, spec), pad
+
+
+def crop(x: Tensor, length: int, dim: int = 1) -> Tensor:
+    """The first ``length`` entries of ``dim`` as a new contiguous tensor: undoes :func:`pad_to_multiple`.
+
+    A gather, not a slice view: whether such a view is contiguous depends on whether anything was padded, and
+    ``torch.export`` specialises the graph on it (a guard on the traced length that fails at other lengths).
+    """
+    return x.index_select(dim, torch.arange(length, device=x.device))
 
 
 def window_partition(x: Tensor, window: int) -> Tensor:
@@ -158,7 +168,7 @@ def grid_reverse(groups: Tensor, dilation: int, batch: int, pad: int) -> Tensor:
     per_group = groups.shape[1]
     x = groups.view(batch, dilation, per_group, groups.shape[-1]).transpose(1, 2)
     x = x.reshape(batch, per_group * dilation, groups.shape[-1])
-    return x[:, : x.shape[1] - pad] if pad else x
+    return crop(x, x.shape[1] - pad)
 
 
 def relative_position_index(window: int, device: torch.device | None = None) -> Tensor:

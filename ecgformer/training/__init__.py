@@ -1,21 +1,11 @@
 """Training: the LightningModule, configurations and runs, atomic checkpoints, reports, and decision thresholds
-chosen on validation data."""
+chosen on validation data.
 
-from .checkpoint_io import AtomicCheckpointIO, atomic_torch_save
-from .config import DEFAULTS, ConfigError, apply_overrides, load_config
-from .module import EcgClassifier, evaluation_metrics, warmup_cosine
-from .report import PER_CLASS_COLUMNS, REPORT_FILES, write_report
-from .run import (
-           build_datamodule,
-           build_module,
-           build_trainer,
-           fit,
-           predict,
-           resolve_checkpoint,
-           test,
-           validate,
-)
-from .thresholds import FIXED_THRESHOLD, RULES, Thresholds, select_thresholds
+The attributes are imported on first use, so the command line registers ``fit`` ... ``predict`` without importing
+torch or Lightning (``ecgformer predict BUNDLE ...`` runs where torch is not installed).
+"""
+
+from .._lazy import lazy_attributes
 
 __all__ = [
            "DEFAULTS",
@@ -43,3 +33,12 @@ __all__ = [
            "warmup_cosine",
            "write_report",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), {
+    "AtomicCheckpointIO": "checkpoint_io", "atomic_torch_save": "checkpoint_io",
+    "DEFAULTS": "config", "ConfigError": "config", "apply_overrides": "config", "load_config": "config",
+    "EcgClassifier": "module", "evaluation_metrics": "module", "warmup_cosine": "module",
+    "PER_CLASS_COLUMNS": "report", "REPORT_FILES": "report", "write_report": "report",
+    **dict.fromkeys(("build_datamodule", "build_module", "build_trainer", "fit", "predict", "resolve_checkpoint",
+                     "test", "validate"), "run"),
+    **dict.fromkeys(("FIXED_THRESHOLD", "RULES", "Thresholds", "select_thresholds"), "thresholds")})
