@@ -115,7 +115,8 @@ def test_checkpoint_layout_is_read(tmp_path: Path) -> None:
                                  "in_chans": 6, "class_names": ["N", "A", "O", "~"],
                                  "thresholds": thresholds.to_dict(), "preprocess": preprocess.to_dict(),
                                  "sampling_rate": 100, "lead_names": ["I", "II", "III", "aVR", "aVL", "aVF"],
-                                 "input_length": 1000, "task_type": "singlelabel"}}
+                                 "input_length": 1000, "task_type": "singlelabel"},
+            "data_config": {"eval_crop": "sliding", "eval_stride_s": 2.5}}
     torch.save(ckpt, tmp_path / "best.ckpt")
     source = load_source(str(tmp_path / "best.ckpt"))
     for a, b in zip(source.model.state_dict().values(), model.state_dict().values()):
@@ -124,6 +125,11 @@ def test_checkpoint_layout_is_read(tmp_path: Path) -> None:
     assert meta["task_type"] == "singlelabel" and meta["class_names"] == ["N", "A", "O", "~"]
     assert meta["thresholds"] == thresholds.to_dict() and meta["preprocess"] == preprocess.to_dict()
     assert meta["sampling_rate"] == 100 and meta["input"]["length"] == 1000 and len(meta["lead_names"]) == 6
+    assert meta["input"]["window_stride"] == 250  # long records: the windows it was evaluated with (2.5 s at 100 Hz)
+    assert bundle_json(source, stride_fraction=1.0)["input"]["window_stride"] == 1000
+    del ckpt["data_config"]
+    torch.save(ckpt, tmp_path / "best.ckpt")
+    assert bundle_json(load_source(str(tmp_path / "best.ckpt")))["input"]["window_stride"] == 500  # half a window
 
 
 def test_a_trained_lightning_checkpoint_exports_with_its_metadata_and_predictor_parity(tmp_path: Path) -> None:

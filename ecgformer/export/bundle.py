@@ -34,10 +34,18 @@ class ParityError(RuntimeError):
     """The exported model's logits differ from the eager model's by more than the tolerance."""
 
 
-def bundle_json(source: ExportSource, min_seconds: float = 2.0, stride_fraction: float = 0.5,
+def bundle_json(source: ExportSource, min_seconds: float = 2.0, stride_fraction: float | None = None,
                 aggregation: str = "mean") -> dict[str, Any]:
-    """``model.json`` content for ``source`` (``files`` and ``parity`` are filled in by :func:`export_bundle`)."""
+    """``model.json`` content for ``source`` (``files`` and ``parity`` are filled in by :func:`export_bundle`).
+
+    Long records are cut into windows every ``stride_fraction`` of the input length; by default the stride the
+    checkpoint was evaluated with (its ``eval_stride_s`` sliding windows), else half the length.
+    """
     length = source.input_length
+    if stride_fraction is not None:
+        window_stride = round(stride_fraction * length)
+    else:
+        window_stride = source.window_stride or round(0.5 * length)
     min_length = max(getattr(source.model, "min_length", 1),
                      min(length, round(min_seconds * source.sampling_rate)))
     return {
@@ -48,7 +56,7 @@ def bundle_json(source: ExportSource, min_seconds: float = 2.0, stride_fraction:
         "thresholds": source.thresholds.to_dict(), "sampling_rate": source.sampling_rate,
         "lead_names": list(source.lead_names),
         "input": {"length": length, "min_length": min_length, "pad": "zero",
-                  "window_stride": max(1, round(stride_fraction * length)), "aggregation": aggregation},
+                  "window_stride": max(1, window_stride), "aggregation": aggregation},
         "preprocess": source.preprocess.to_dict(), "files": {}, "parity": {},
     }
 

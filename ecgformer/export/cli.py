@@ -41,7 +41,9 @@ def add_export_parser(commands: Any) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle once the new one passes")
     parser.add_argument("--aggregation", choices=("mean", "max"), default="mean",
                         help="window probabilities -> record probabilities for long records")
-    parser.add_argument("--stride", type=float, default=0.5, help="sliding-window stride as a fraction of the length")
+    parser.add_argument("--stride", type=float, default=None,
+                        help="sliding-window stride as a fraction of the length (default: the checkpoint's "
+                             "evaluation windows, eval_crop=sliding with eval_stride_s; else 0.5)")
     preset = parser.add_argument_group("preset exports (ignored for checkpoints)")
     preset.add_argument("--classes", default=None, help="comma-separated class names (default class_0..)")
     preset.add_argument("--num-classes", type=int, default=None, help="class count without --classes (default 5)")

@@ -46,6 +46,7 @@ class ExportSource:
     preprocess: Preprocess = field(default_factory=Preprocess)
     task_type: str = "multilabel"
     origin: str = "preset"
+    window_stride: int | None = None  # samples between the sliding windows the model was evaluated with, if any
 
 
 def default_thresholds(class_names: Sequence[str], task_type: str) -> Thresholds:
@@ -120,12 +121,15 @@ def load_checkpoint(path: str | Path) -> ExportSource:
     fs = float(hp.get("sampling_rate") or data.get("fs") or preprocess.fs or DEFAULT_FS)
     leads = hp.get("lead_names") or data.get("leads") or preprocess.leads
     length = hp.get("input_length") or round(fs * float(data.get("length_s") or DEFAULT_SECONDS))
+    window_stride = None  # the evaluation's windows (non-overlapping unless eval_stride_s) for long records
+    if data.get("eval_crop") == "sliding":
+        window_stride = round(fs * float(data["eval_stride_s"])) if data.get("eval_stride_s") else int(length)
     model = create_model(name, num_classes, in_chans, **kwargs)
     model.load_state_dict(_model_state(ckpt["state_dict"]))
     return ExportSource(model=model.eval(), model_name=name, model_kwargs=kwargs, class_names=class_names,
                         thresholds=thresholds, sampling_rate=fs, lead_names=_lead_names(in_chans, leads),
                         input_length=int(length), preprocess=preprocess, task_type=task_type,
-                        origin=f"checkpoint {Path(path).name}")
+                        origin=f"checkpoint {Path(path).name}", window_stride=window_stride)
 
 
 def load_source(target: str, **preset_kwargs: Any) -> ExportSource:
