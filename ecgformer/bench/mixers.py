@@ -5,6 +5,10 @@ FLOPs (``torch.utils.flop_counter.FlopCounterMode``: matmuls, convolutions and a
 included; elementwise ops are not counted), forward and forward+backward CPU time, their peak memory, and the
 least-squares slope of log(time) against log(N) over N in [1000, 5000]. The mixers that are linear by design
 are checked against a slope of at most 1.15; every slope is reported.
+
+Times are taken with glibc keeping freed memory for reuse and with the CPU caches flushed before every run
+(``--allocator system --warm-cache`` measures without either): see :mod:`ecgformer.bench.timing` for why both
+otherwise bend the curves at sizes where no work changes.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from ..mixers import create_mixer, list_mixers
 from .timing import (
     add_out_argument,
     bench_log,
+    cache_flusher,
     emit_result,
     machine_info,
     median_ms,
     peak_memory_mb,
+    reuse_freed_memory,
 )
 
 __all__ = ["LINEAR_BY_DESIGN", "SLOPE_LIMIT", "add_mixers_parser", "loglog_slope", "run_mixers_benchmark"]
@@ -79,13 +85,18 @@ def _inputs(mixer: torch.nn.Module, batch: int, length: int, dim: int,
 
 def run_mixers_benchmark(names: list[str], lengths: list[int], dim: int = 128, heads: int = 4, batch: int = 8,
                          repeats: int = 5, slope_range: tuple[int, int] = (1000, 5000), device: str = "cpu",
-                         log: Callable[[str], None] = print) -> dict[str, object]:
+                         log: Callable[[str], None] = print, reuse_memory: bool = True,
+                         cold_cache: bool = True) -> dict[str, object]:
     """Measure every mixer at every length; return ``{"config", "machine", "rows", "slopes"}``.
 
-    All timings are taken first, then all peak memories (memory measurement changes malloc's behaviour,
-    see timing.py). A mixer that fails at some length gets an ``error`` row there and the benchmark goes on.
+    All timings are taken first (``reuse_memory``: with :func:`~ecgformer.bench.timing.reuse_freed_memory`;
+    ``cold_cache``: caches flushed before every run), then all peak memories (memory measurement changes
+    malloc's behaviour, see timing.py). A mixer that fails at some length gets an ``error`` row there and the
+    benchmark goes on.
     """
     dev = torch.device(device)
+    allocator = "reuse" if reuse_memory and dev.type == "cpu" and reuse_freed_memory() else "system"
+    flush = cache_flusher(dev) if cold_cache else None
     rows: list[dict[str, object]] = []
     cases = []
     for name in names:
@@ -98,8 +109,8 @@ def run_mixers_benchmark(names: list[str], lengths: list[int], dim: int = 128, h
             forward, step = _inputs(mixer, batch, length, dim, dev)
             try:
                 row["gflops"] = count_gflops(forward)
-                row["fwd_ms"] = median_ms(forward, repeats, device=dev)
-                row["fwd_bwd_ms"] = median_ms(step, repeats, device=dev)
+                row["fwd_ms"] = median_ms(forward, repeats, warmup=3, device=dev, before=flush)
+                row["fwd_bwd_ms"] = median_ms(step, repeats, warmup=3, device=dev, before=flush)
                 cases.append((row, forward, step))
             except (RuntimeError, ValueError, MemoryError) as error:
                 row["error"] = f"{type(error).__name__}: {error}"
@@ -124,7 +135,8 @@ def run_mixers_benchmark(names: list[str], lengths: list[int], dim: int = 128, h
     return {
         "benchmark": "mixers",
         "config": {"dim": dim, "heads": heads, "batch": batch, "lengths": lengths, "repeats": repeats,
-                   "slope_range": list(slope_range), "slope_limit": SLOPE_LIMIT, "device": device},
+                   "slope_range": list(slope_range), "slope_limit": SLOPE_LIMIT, "device": device,
+                   "allocator": allocator, "cache": "flushed before each run" if cold_cache else "warm"},
         "machine": machine_info(),
         "rows": rows,
         "slopes": slopes,
@@ -166,7 +178,8 @@ def _run(args: argparse.Namespace) -> int:
                                                      tuple(args.slope_range))
     log = bench_log(args)
     result = run_mixers_benchmark(names, lengths, dim=dim, heads=args.heads, batch=batch, repeats=repeats,
-                                  slope_range=slope_range, device=args.device, log=log)
+                                  slope_range=slope_range, device=args.device, log=log,
+                                  reuse_memory=args.allocator == "reuse", cold_cache=not args.warm_cache)
     for fit in result["slopes"]:
         log(_format_slope(fit))
     emit_result(result, args)
@@ -185,6 +198,11 @@ def add_mixers_parser(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--slope-range", type=int, nargs=2, default=[1000, 5000], metavar=("N_MIN", "N_MAX"),
                         help="lengths the log-log slope is fitted over")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--allocator", choices=("reuse", "system"), default="reuse",
+                        help="reuse: glibc keeps freed memory (no page faults per large temporary); system: "
+                             "glibc's defaults")
+    parser.add_argument("--warm-cache", action="store_true",
+                        help="do not flush the caches before each timed run")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: N in {64, 128, 256}, dim 32, batch 2, 1 repeat, slope over 64..256")
     parser.add_argument("--json", action="store_true", help="print the result as JSON (table goes to stderr)")

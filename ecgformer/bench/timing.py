@@ -6,6 +6,14 @@ call makes, temporaries inside fused kernels included. For that, glibc must hand
 system: :func:`peak_memory_mb` fixes malloc's mmap threshold at 64 KiB, which makes later allocations
 slower (page faults), so measure all times before the first memory measurement. On CUDA it is
 ``torch.cuda.max_memory_allocated``.
+
+Two effects make CPU times of one operation at growing sizes step up where the work does not (measured on the
+2-core AMD EPYC with 32 MiB of L3, see docs of ``ecgformer bench mixers``): glibc serves every block above
+32 MiB with a fresh mmap, so a call whose temporaries cross that size pays a page fault per 4 KiB on every
+run, and an input that fits the last-level cache stays there between repeated runs. :func:`reuse_freed_memory`
+(glibc keeps freed memory for reuse, as PyTorch's caching allocators and jemalloc/tcmalloc do) and the
+``before`` hook of :func:`median_ms` with :func:`cache_flusher` (every run starts from a cold cache, as in
+triton's ``do_bench``) remove both.
 """
 
 from __future__ import annotations
@@ -28,8 +36,8 @@ import torch
 
 from .plots import render_png
 
-__all__ = ["add_out_argument", "bench_log", "emit_result", "machine_info", "median_ms", "peak_memory_mb",
-           "write_atomic"]
+__all__ = ["add_out_argument", "bench_log", "cache_flusher", "emit_result", "machine_info", "median_ms",
+           "peak_memory_mb", "reuse_freed_memory", "write_atomic"]
 
 
 def _synchronize(device: torch.device) -> None:
@@ -38,16 +46,21 @@ def _synchronize(device: torch.device) -> None:
 
 
 def median_ms(fn: Callable[[], object], repeats: int = 5, warmup: int = 1,
-              device: torch.device = torch.device("cpu"), budget_s: float = 20.0) -> float:
+              device: torch.device = torch.device("cpu"), budget_s: float = 20.0,
+              before: Callable[[], object] | None = None) -> float:
     """Median wall time of ``fn()`` in ms over ``repeats`` runs after ``warmup`` runs.
 
-    Slow calls stop early once at least 3 runs (or 1 when one run exceeds the budget) took ``budget_s``.
+    ``before`` runs (untimed) ahead of every timed run, e.g. a :func:`cache_flusher`. Slow calls stop early once
+    at least 3 runs (or 1 when one run exceeds the budget) took ``budget_s``.
     """
     for _ in range(warmup):
         fn()
     _synchronize(device)
     times: list[float] = []
     while len(times) < repeats:
+        if before is not None:
+            before()
+            _synchronize(device)
         start = time.perf_counter()
         fn()
         _synchronize(device)
@@ -64,14 +77,51 @@ def _status_kb(field: str) -> int:
     return int(match.group(1))
 
 
+# glibc mallopt parameters (malloc.h) and the defaults they are restored to
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+_GLIBC_MMAP_MAX = 65536
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: the allocator settings do not apply
+        return None
+
+
+def reuse_freed_memory() -> bool:
+    """Make glibc keep freed memory for reuse: no mmap for large blocks, no trimming of the heap's top.
+
+    Timings then exclude the page faults of a fresh mapping per large temporary per call, which otherwise appear
+    only above glibc's 32 MiB mmap ceiling and bend time-vs-size curves upward there. The heap grows over the
+    first few calls (a freed block lacks the alignment slack of the next request of its size), so time after
+    warm-up runs. False where the C library is not glibc (nothing changed).
+    """
+    libc = _libc()
+    if libc is None:
+        return False
+    return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+
+
+def cache_flusher(device: torch.device = torch.device("cpu"), megabytes: int = 256) -> Callable[[], None]:
+    """A call that reads ``megabytes`` of memory on ``device``, evicting earlier data from the CPU caches (or the
+    GPU's L2): a timed run after it reads its inputs from memory, whatever their size. Reading (not writing)
+    leaves clean cache lines, so the timed run pays no write-back of the flush itself."""
+    buffer = torch.ones(megabytes * 2**20 // 4, dtype=torch.float32, device=device)
+
+    def flush() -> None:
+        buffer.sum()
+
+    return flush
+
+
 def _return_freed_memory_to_system() -> None:
     """Make glibc serve blocks >= 64 KiB with mmap (unmapped on free) and trim its heap: RSS follows live memory."""
-    m_mmap_threshold = -3
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
+    libc = _libc()
+    if libc is None:
         return
-    libc.mallopt(m_mmap_threshold, 64 * 1024)
+    libc.mallopt(_M_MMAP_MAX, _GLIBC_MMAP_MAX)  # undoes reuse_freed_memory
+    libc.mallopt(_M_MMAP_THRESHOLD, 64 * 1024)
     libc.malloc_trim(0)  # give back pages of blocks freed earlier, so reusing them shows in RSS
 
 
