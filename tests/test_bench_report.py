@@ -1,8 +1,9 @@
 """``ecgformer bench report`` (benchmarks/RESULTS.md) and the provenance and plot that ``--out`` records.
 
-The report runs on the committed ops / mixers / models results (written before results named their kind or
-recorded their command), on small inference and data results shaped like the benchmarks' own, and on a training
-grid gathered by ``summarize`` from fake runs whose per-class AUROC the test averages itself.
+The report runs on the committed ops / mixers results, on the committed models result with its command and wall
+time removed (as results of other tools or older versions come), on small inference and data results shaped like
+the benchmarks' own, and on a training grid gathered by ``summarize`` from fake runs whose per-class AUROC the
+test averages itself.
 """
 
 from __future__ import annotations
@@ -79,8 +80,11 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[tu
     root = tmp_path_factory.mktemp("bench")
     results = root / "results"
     results.mkdir()
-    for name in ("ops_cpu.json", "mixers_cpu.json", "models_cpu.json"):
+    for name in ("ops_cpu.json", "mixers_cpu.json"):
         shutil.copyfile(COMMITTED / name, results / name)
+    models = json.loads((COMMITTED / "models_cpu.json").read_text())
+    (results / "models_cpu.json").write_text(json.dumps({key: value for key, value in models.items()
+                                                          if key not in ("command", "wall_s")}))
     (results / "inference_cpu.json").write_text(json.dumps(_inference_result()))
     means = _write_grid(results / "grid")
     summarize(results / "grid", log=lambda line: None)
@@ -95,11 +99,14 @@ def test_sections_commands_targets_and_plots(report: tuple[Path, str, dict[tuple
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert [h.split(":")[0] for h in headings] == ["## Local attention backends", "## Token mixers",
                                                    "## Model presets", "## Inference", "## Training grid"]
-    # committed results predate recorded commands: the README's command stands in, wall time is unknown
-    assert text.count("command not recorded; documented in README.md") == 3
-    assert f"`ecgformer bench ops --repeats 7 --out {(root / 'results' / 'ops_cpu.json').as_posix()}`" in text
-    assert text.count("- wall time: not recorded") == 3
-    assert "- git commit: `999fba0`, 2026-11-25 09:39:09" in text
+    for name in ("ops_cpu.json", "mixers_cpu.json"):  # the command, wall time and commit each result recorded
+        recorded = json.loads((COMMITTED / name).read_text())
+        section = text[text.index(f"[`{name}`]"):]
+        assert section.index(f"- command: `{recorded['command']}`") < section.index("- wall time: ")
+        assert f"- git commit: `{recorded['machine']['commit']}`, {recorded['machine']['date']}" in section
+        assert f"- wall time: {recorded['wall_s'] / 60:.1f} min" in section or \
+            f"- wall time: {recorded['wall_s']:.1f} s" in section
+    assert text.count("- command: command not recorded") == 1 and text.count("- wall time: not recorded") == 1
     assert f"- command: `{INFERENCE_COMMAND}`" in text and "- wall time: 12.6 min" in text
     assert "- machine: Test CPU, 2 threads, torch 2.13.0+cpu, Python 3.11.7" in text
     # targets: every ops and models target of the committed runs is met, the fake inference ones are not
@@ -108,7 +115,10 @@ def test_sections_commands_targets_and_plots(report: tuple[Path, str, dict[tuple
         assert f"| dilation {target['dilation']}, {target['target']} | {target['value']} | {target['limit']} | met |" \
             in text
     assert "| ecgformer_s eager p50 / onnxruntime p50, 2 thread(s) (>= 1.5) | 1.217 | 1.5 | **NOT MET** |" in text
-    assert "| `swin` |" in text and "yes: **NOT MET**" in text and "yes: met" in text
+    mixers = json.loads((COMMITTED / "mixers_cpu.json").read_text())
+    for fit in mixers["slopes"]:
+        verdict = ("yes: met" if fit["met"] else "yes: **NOT MET**") if fit["linear_by_design"] else "no"
+        assert re.search(rf"\| `{fit['mixer']}` \|.*\| {re.escape(verdict)} \|", text), fit["mixer"]
     links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", text)
     assert len(links) == 5
     for link in links:

@@ -22,12 +22,8 @@ from typing import Any
 from .plots import DATA_RATES, KINDS, benchmark_kind, render_png
 from .timing import write_atomic
 
-__all__ = ["DOCUMENTED_COMMANDS", "TITLES", "add_report_parser", "grid_section", "markdown_table", "result_section",
+__all__ = ["TITLES", "add_report_parser", "grid_section", "markdown_table", "result_section",
            "result_tables", "write_report"]
-
-#: The commands README.md documents for results written before results recorded their command.
-DOCUMENTED_COMMANDS = {"ops": "ecgformer bench ops --repeats 7", "mixers": "ecgformer bench mixers",
-                       "models": "ecgformer bench models", "inference": "ecgformer bench inference"}
 
 TITLES = {"ops": "Local attention backends", "mixers": "Token mixers", "models": "Model presets",
           "inference": "Inference: eager PyTorch vs onnxruntime", "data": "Data loading"}
@@ -171,13 +167,7 @@ def result_section(path: Path, result: dict[str, Any], base: Path) -> str:
     """The RESULTS.md section of the benchmark result ``path`` (its PNG beside it, links relative to ``base``)."""
     kind = benchmark_kind(result)
     machine = result.get("machine", {})
-    if "command" in result:
-        command = f"`{result['command']}`"
-    elif kind in DOCUMENTED_COMMANDS:
-        command = (f"command not recorded; documented in README.md: "
-                   f"`{DOCUMENTED_COMMANDS[kind]} --out {path.as_posix()}`")
-    else:
-        command = "command not recorded"
+    command = f"`{result['command']}`" if "command" in result else "command not recorded"
     lines = [f"## {TITLES[kind]}: [`{path.name}`]({_link(path, base)})", "",
              f"- command: {command}",
              f"- wall time: {_duration(result['wall_s']) if 'wall_s' in result else 'not recorded'}",
@@ -265,8 +255,7 @@ def write_report(results: str | Path = "benchmarks/results", out: str | Path = "
         ("Every benchmark is one command that writes a JSON result (`--out FILE.json`) and its plot beside it "
          "(`FILE.png`); `ecgformer bench train` writes one folder per training grid (`summary.json`, `summary.csv`, "
          "`summary.png` and a folder per run). Each section gives the command, its wall time, the machine and the "
-         "git commit its numbers come from; for results written before commands were recorded, the command "
-         "documented in README.md. Rows of one table were measured in one run and compare; numbers of different "
+         "git commit its numbers come from. Rows of one table were measured in one run and compare; numbers of different "
          "sections or machines do not."), ""]
     if not sections:
         header += [f"No results under `{results.as_posix()}/` yet.", ""]
