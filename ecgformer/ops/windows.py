@@ -45,12 +45,15 @@ def pad_to_multiple(x: Tensor, multiple: int, dim: int = 1) -> tuple[Tensor, int
 
 
 def crop(x: Tensor, length: int, dim: int = 1) -> Tensor:
-    """The first ``length`` entries of ``dim`` as a new contiguous tensor: undoes :func:`pad_to_multiple`.
+    """The first ``length`` entries of ``dim``: undoes :func:`pad_to_multiple`.
 
-    A gather, not a slice view: whether such a view is contiguous depends on whether anything was padded, and
-    ``torch.export`` specialises the graph on it (a guard on the traced length that fails at other lengths).
+    A slice view in eager mode; a gather while exporting: whether a slice view is contiguous depends on whether
+    anything was padded, and ``torch.export`` specialises the graph on it (a guard on the traced length that
+    fails at other lengths).
     """
-    return x.index_select(dim, torch.arange(length, device=x.device))
+    if torch.compiler.is_exporting():
+        return x.index_select(dim, torch.arange(length, device=x.device))
+    return x.narrow(dim, 0, length)
 
 
 def window_partition(x: Tensor, window: int) -> Tensor:
