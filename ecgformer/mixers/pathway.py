@@ -17,6 +17,19 @@ from .registry import register_mixer
 __all__ = ["AdaptivePathways", "DualPatchAttention"]
 
 
+def moving_average_matrices(length: int, kernels: Sequence[int]) -> Tensor:
+    """Replicate-padded, centred moving averages of ``length`` steps as one ``(len(kernels) * length, length)``
+    matrix: rows ``k * length + t`` average steps ``t - left_k .. t - left_k + kernels[k] - 1`` clamped to the
+    series (``left_k = kernels[k] - 1 - (kernels[k] - 1) // 2``), i.e. ``avg_pool1d`` after replicate padding."""
+    steps = torch.arange(length)[:, None]
+    blocks = []
+    for kernel in kernels:
+        left = kernel - 1 - (kernel - 1) // 2
+        taps = (steps - left + torch.arange(kernel)[None, :]).clamp(0, length - 1)
+        blocks.append(torch.zeros(length, length).scatter_add_(1, taps, torch.full(taps.shape, 1.0 / kernel)))
+    return torch.cat(blocks)
+
+
 def _check_int(name: str, value: object, low: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
@@ -154,6 +167,7 @@ class AdaptivePathways(nn.Module):
         angle = cycles.double() * (2 * math.pi / router_bins)
         self.register_buffer("dft_cos", torch.cos(angle).float(), persistent=False)
         self.register_buffer("dft_sin", torch.sin(angle).float(), persistent=False)
+        self.register_buffer("trend_averages", moving_average_matrices(router_bins, trend_kernels), persistent=False)
         self.trend_mix = nn.Linear(1, len(trend_kernels))
         self.router_in = nn.Linear(dim, 1)
         self.w_gate = nn.Linear(router_bins, len(patch_sizes), bias=False)
@@ -173,13 +187,14 @@ class AdaptivePathways(nn.Module):
         return inverse * (2.0 / self.router_bins)
 
     def trend(self, z: Tensor) -> Tensor:
-        """Softmax-weighted mix of replicate-padded moving averages of ``z (B, R, C)``: ``(B, R, C)``."""
-        series = z.transpose(1, 2)
-        averages = torch.stack([
-            F.avg_pool1d(F.pad(series, (k - 1 - (k - 1) // 2, (k - 1) // 2), mode="replicate"), k, stride=1)
-            for k in self.trend_kernels], dim=-1)
-        weights = torch.softmax(self.trend_mix(series.unsqueeze(-1)), dim=-1)
-        return (averages * weights).sum(-1).transpose(1, 2)
+        """Softmax-weighted mix of replicate-padded moving averages of ``z (B, R, C)``: ``(B, R, C)``.
+
+        The averages are one product with fixed matrices and the per-value softmax runs over a leading kernel
+        axis, so both vectorise over ``R * C`` (a softmax over a trailing axis of 2-3 values is slow on CPU)."""
+        kernels = len(self.trend_kernels)
+        averages = token_matmul(self.trend_averages, z).unflatten(-2, (kernels, self.router_bins))
+        logits = z.unsqueeze(-3) * self.trend_mix.weight.view(kernels, 1, 1) + self.trend_mix.bias.view(kernels, 1, 1)
+        return (averages * torch.softmax(logits, dim=-3)).sum(-3)
 
     def route(self, x: Tensor) -> Tensor:
         """Per-sample pathway weights ``(B, M)``: softmax over the ``top_k`` largest logits, 0 elsewhere."""
