@@ -17,7 +17,7 @@ from .registry import register_mixer
 __all__ = ["AdaptivePathways", "DualPatchAttention"]
 
 
-def moving_average_matrices(length: int, kernels: Sequence[int]) -> Tensor:
+def _moving_average_matrices(length: int, kernels: Sequence[int]) -> Tensor:
     """Replicate-padded, centred moving averages of ``length`` steps as one ``(len(kernels) * length, length)``
     matrix: rows ``k * length + t`` average steps ``t - left_k .. t - left_k + kernels[k] - 1`` clamped to the
     series (``left_k = kernels[k] - 1 - (kernels[k] - 1) // 2``), i.e. ``avg_pool1d`` after replicate padding."""
@@ -167,7 +167,7 @@ class AdaptivePathways(nn.Module):
         angle = cycles.double() * (2 * math.pi / router_bins)
         self.register_buffer("dft_cos", torch.cos(angle).float(), persistent=False)
         self.register_buffer("dft_sin", torch.sin(angle).float(), persistent=False)
-        self.register_buffer("trend_averages", moving_average_matrices(router_bins, trend_kernels), persistent=False)
+        self.register_buffer("trend_averages", _moving_average_matrices(router_bins, trend_kernels), persistent=False)
         self.trend_mix = nn.Linear(1, len(trend_kernels))
         self.router_in = nn.Linear(dim, 1)
         self.w_gate = nn.Linear(router_bins, len(patch_sizes), bias=False)
