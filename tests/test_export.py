@@ -116,7 +116,7 @@ def test_checkpoint_layout_is_read(tmp_path: Path) -> None:
                                  "thresholds": thresholds.to_dict(), "preprocess": preprocess.to_dict(),
                                  "sampling_rate": 100, "lead_names": ["I", "II", "III", "aVR", "aVL", "aVF"],
                                  "input_length": 1000, "task_type": "singlelabel"},
-            "data_config": {"eval_crop": "sliding", "eval_stride_s": 2.5}}
+            "data_config": {"data": {"eval_crop": "sliding", "eval_stride_s": 2.5}}}
     torch.save(ckpt, tmp_path / "best.ckpt")
     source = load_source(str(tmp_path / "best.ckpt"))
     for a, b in zip(source.model.state_dict().values(), model.state_dict().values()):
@@ -140,7 +140,7 @@ def test_a_trained_lightning_checkpoint_exports_with_its_metadata_and_predictor_
     config = load_config(ROOT / "configs" / "quickstart_synthetic.yaml", [
         f"out_dir={tmp_path / 'run'}", "data.options.n_records=40", "trainer.max_epochs=1", "model.name=ecgformer_t",
         "model.overrides={dims: [16, 16, 32, 32], depths: [1, 1, 1, 1], num_heads: [1, 1, 2, 2]}",
-        "trainer.enable_progress_bar=false", "loggers=[csv]"])
+        "data.eval_crop=sliding", "data.eval_stride_s=2", "trainer.enable_progress_bar=false", "loggers=[csv]"])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny model on a shared CPU
     try:
@@ -156,6 +156,7 @@ def test_a_trained_lightning_checkpoint_exports_with_its_metadata_and_predictor_
     assert meta["sampling_rate"] == 100.0 and meta["lead_names"] == ckpt["data_config"]["leads"]
     assert meta["preprocess"] == ckpt["data_config"]["preprocess"] and meta["preprocess"]["normalize"] == "zscore"
     assert meta["input"]["length"] == 800 and meta["task_type"] == "multilabel"
+    assert meta["input"]["window_stride"] == 200  # the run's evaluation windows: eval_stride_s=2 at 100 Hz
 
     records = write_wfdb(SyntheticECG(**config["data"]["options"]), tmp_path / "records", [0, 1, 2])
     predictor = Predictor(folder)

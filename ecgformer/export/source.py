@@ -8,7 +8,8 @@ Checkpoint layout read by :func:`load_checkpoint` (``torch.load`` dict; see ``RE
                           "input_length", "task_type": "multilabel" | "singlelabel"  (or "single_label": bool)},
      # the training module's top-level keys are read too:
      "thresholds": Thresholds.to_dict(), "class_names": [...],
-     "data_config": {"preprocess": {...}, "fs": 500, "leads": [...], "length_s": 10.0}}
+     "data_config": {"preprocess": {...}, "fs": 500, "leads": [...], "length_s": 10.0,
+                     "data": {"eval_crop": "sliding", "eval_stride_s": 5.0, ...}}}  # the config's data section
 """
 
 from __future__ import annotations
@@ -121,9 +122,11 @@ def load_checkpoint(path: str | Path) -> ExportSource:
     fs = float(hp.get("sampling_rate") or data.get("fs") or preprocess.fs or DEFAULT_FS)
     leads = hp.get("lead_names") or data.get("leads") or preprocess.leads
     length = hp.get("input_length") or round(fs * float(data.get("length_s") or DEFAULT_SECONDS))
+    evaluation = data.get("data") or {}  # the training config's data section: how long records were evaluated
     window_stride = None  # the evaluation's windows (non-overlapping unless eval_stride_s) for long records
-    if data.get("eval_crop") == "sliding":
-        window_stride = round(fs * float(data["eval_stride_s"])) if data.get("eval_stride_s") else int(length)
+    if evaluation.get("eval_crop") == "sliding":
+        window_stride = (round(fs * float(evaluation["eval_stride_s"])) if evaluation.get("eval_stride_s")
+                         else int(length))
     model = create_model(name, num_classes, in_chans, **kwargs)
     model.load_state_dict(_model_state(ckpt["state_dict"]))
     return ExportSource(model=model.eval(), model_name=name, model_kwargs=kwargs, class_names=class_names,
