@@ -66,6 +66,19 @@ def test_cache_rebuilds_when_config_or_files_change(tmp_path: Path) -> None:
     np.testing.assert_allclose(rebuilt.load(0).signal, 0.25)
 
 
+def test_concurrent_build_keeps_the_finished_cache(tmp_path: Path) -> None:
+    """Two runs building the same cache at once: the one finishing second keeps the first one's folder
+    (readers may have it memory-mapped) instead of failing or deleting it."""
+    reader = CinC2017(make_cinc2017(tmp_path / "data"))
+    first = RecordCache.build(reader, None, tmp_path / "cache", progress=False)
+    inode = (first.path / "signals.f32").stat().st_ino
+    second = RecordCache.build(reader, None, tmp_path / "cache", progress=False)
+    assert second.path == first.path and (second.path / "signals.f32").stat().st_ino == inode
+    for i in range(len(reader)):
+        np.testing.assert_array_equal(first.load(i).signal, reader.load(i).signal)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [first.path.name]
+
+
 def test_cache_skips_or_raises_on_nan_records(tmp_path: Path) -> None:
     root = make_cinc2017(tmp_path / "data", nan_record=2)
     with pytest.raises(RecordError, match="A00003: 1 NaN"):

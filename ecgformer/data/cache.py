@@ -11,6 +11,7 @@ fingerprint, configuration, record ids, classes, lead sets, skipped records).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -68,6 +69,31 @@ def source_fingerprint(source: LabelledSource) -> str:
         except FileNotFoundError:
             digest.update(f"{path}\0missing\n".encode())
     return digest.hexdigest()
+
+
+def _install(built: Path, final: Path, meta: dict[str, Any]) -> None:
+    """Move the freshly built folder ``built`` to ``final``.
+
+    Another process (a second training run, a DDP worker) may have built the same cache meanwhile: a
+    ``final`` whose key and fingerprint match is kept as it is (readers may have it memory-mapped), and
+    ``built`` is dropped by the caller. An outdated ``final`` is renamed aside first, then removed.
+    """
+    try:
+        os.replace(built, final)
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+    try:
+        current = json.loads((final / "meta.json").read_text())
+    except (OSError, ValueError):
+        current = {}
+    if all(current.get(k) == meta[k] for k in ("version", "key", "fingerprint")):
+        return
+    outdated = final.with_name(f"{final.name}.outdated-{os.getpid()}")
+    os.replace(final, outdated)
+    os.replace(built, final)
+    shutil.rmtree(outdated, ignore_errors=True)
 
 
 class RecordCache(LabelledSource):
@@ -176,8 +202,7 @@ class RecordCache(LabelledSource):
                     "skipped": [s.to_dict() for s in skipped], "split_masks": split_masks,
                     "build_seconds": time.perf_counter() - started}
             (tmp / "meta.json").write_text(json.dumps(meta, default=str))
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
+            _install(tmp, final, meta)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return cls(final)
