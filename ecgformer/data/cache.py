@@ -91,6 +91,7 @@ def _install(built: Path, final: Path, meta: dict[str, Any]) -> None:
     if all(current.get(k) == meta[k] for k in ("version", "key", "fingerprint")):
         return
     outdated = final.with_name(f"{final.name}.outdated-{os.getpid()}")
+    shutil.rmtree(outdated, ignore_errors=True)  # left by an earlier process of the same pid that died mid-swap
     os.replace(final, outdated)
     os.replace(built, final)
     shutil.rmtree(outdated, ignore_errors=True)
