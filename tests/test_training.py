@@ -26,6 +26,7 @@ from ecgformer.training import (
     Thresholds,
     build_datamodule,
     build_trainer,
+    ema_update_fn,
     evaluation_metrics,
     fit,
     load_config,
@@ -165,6 +166,32 @@ def test_schedule_and_single_label_metrics() -> None:
     assert metrics["accuracy"] == pytest.approx(4 / 6)
     # F1: N = 2*2/(2+3), A = 2*1/(1+2), O = 2*1/(2+1)
     assert metrics["cinc2017_score"] == pytest.approx((4 / 5 + 2 / 3 + 2 / 3) / 3)
+
+
+@pytest.mark.parametrize("warmup", [True, False])
+def test_ema_matches_the_decay_rule_step_by_step(warmup: bool) -> None:
+    """The EcgClassifier's EMA against a loop of the published rule (TensorFlow's num_updates warm-up), on a
+    BatchNorm model so the buffers (float running stats, integer batch counter) are averaged too."""
+    torch.manual_seed(0)
+    module = EcgClassifier("xresnet1d50", num_classes=3, ema_decay=0.9, ema_warmup=warmup)
+    states = []
+    for _ in range(6):
+        with torch.no_grad():
+            for tensor in itertools.chain(module.model.parameters(), module.model.buffers()):
+                tensor.copy_(torch.randn_like(tensor.float()).to(tensor.dtype) if tensor.is_floating_point()
+                             else tensor + 1)
+        states.append({k: v.clone() for k, v in module.model.state_dict().items()})
+        module.on_train_batch_end(None, None, 0)
+    expected = dict(states[0])
+    for n, state in enumerate(states[1:], start=1):
+        decay = min(0.9, (1 + n) / (10 + n)) if warmup else 0.9
+        expected = {k: decay * expected[k] + (1 - decay) * v if v.is_floating_point() else v
+                    for k, v in state.items()}
+    averaged = module.ema.module.state_dict()
+    for key, value in expected.items():
+        torch.testing.assert_close(averaged[key], value, msg=key)
+    with pytest.raises(ValueError, match="decay"):
+        ema_update_fn(1.0)
 
 
 def test_bad_configs_name_the_key(tmp_path: Path) -> None:

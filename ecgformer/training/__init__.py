@@ -22,6 +22,7 @@ __all__ = [
            "build_datamodule",
            "build_module",
            "build_trainer",
+           "ema_update_fn",
            "evaluation_metrics",
            "fit",
            "load_config",
@@ -37,7 +38,7 @@ __all__ = [
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), {
     "AtomicCheckpointIO": "checkpoint_io", "atomic_torch_save": "checkpoint_io",
     "DEFAULTS": "config", "ConfigError": "config", "apply_overrides": "config", "load_config": "config",
-    "EcgClassifier": "module", "evaluation_metrics": "module", "warmup_cosine": "module",
+    "EcgClassifier": "module", "ema_update_fn": "module", "evaluation_metrics": "module", "warmup_cosine": "module",
     "PER_CLASS_COLUMNS": "report", "REPORT_FILES": "report", "write_report": "report",
     **dict.fromkeys(("build_datamodule", "build_module", "build_trainer", "fit", "predict", "resolve_checkpoint",
                      "test", "validate"), "run"),

@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "model": {"name": "ecgformer_t", "overrides": {}},
     "loss": {"name": "bce", "pos_weight": False, "kwargs": {}},
     "module": {"lr": 1e-3, "weight_decay": 0.05, "warmup_fraction": 0.05, "min_lr_ratio": 0.01, "ema_decay": None,
-               "aux_weight": 0.01, "single_label": False, "threshold_rule": None},
+               "ema_warmup": True, "aux_weight": 0.01, "single_label": False, "threshold_rule": None},
     "trainer": {"max_epochs": 30, "accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": "32-true",
                 "gradient_clip_val": 1.0, "deterministic": True, "log_every_n_steps": 10,
                 "enable_progress_bar": True, "num_sanity_val_steps": 0},
