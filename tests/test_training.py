@@ -171,7 +171,7 @@ def test_schedule_and_single_label_metrics() -> None:
 @pytest.mark.parametrize("warmup", [True, False])
 def test_ema_matches_the_decay_rule_step_by_step(warmup: bool) -> None:
     """The EcgClassifier's EMA against a loop of the published rule (TensorFlow's num_updates warm-up), on a
-    BatchNorm model so the buffers (float running stats, integer batch counter) are averaged too."""
+    BatchNorm model: float running statistics are averaged too, the integer batch counter follows the model."""
     torch.manual_seed(0)
     module = EcgClassifier("xresnet1d50", num_classes=3, ema_decay=0.9, ema_warmup=warmup)
     states = []
