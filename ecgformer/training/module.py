@@ -49,7 +49,7 @@ def ema_update_fn(decay: float, warmup: bool = True) -> Callable[[list[Tensor], 
     of 1,490 PTB-XL records in batches of 64) they still weigh 0.999 ** 1200 = 30%. Integer buffers (BatchNorm's
     batch counter) follow the model."""
     if not 0.0 < decay < 1.0:
-        raise ValueError(f"ema decay must be in (0, 1), got {decay!r}")
+        raise ValueError(f"ema_decay must be in (0, 1), got {decay!r}")
 
     @torch.no_grad()
     def update(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor) -> None:
@@ -120,8 +120,6 @@ class EcgClassifier(L.LightningModule):
             raise ValueError(f"single_label tasks decide by arg-max; threshold_rule={threshold_rule!r} does not apply")
         if class_names is not None and len(class_names) != num_classes:
             raise ValueError(f"class_names has {len(class_names)} names for num_classes={num_classes}")
-        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay!r}")
         self.save_hyperparameters()
         self.model = create_model(model, num_classes, in_chans, **(model_overrides or {}))
         self.criterion = create_loss(loss, **(loss_kwargs or {}))
