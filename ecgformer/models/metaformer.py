@@ -26,13 +26,10 @@ from ..mixers import create_mixer
 from .base import EcgModel
 from .heads import create_head
 
-__all__ = ["HYBRID_MIXERS", "MixerSpec", "resolve_mixers", "init_linear", "MetaFormerBlock", "MetaFormerStage",
-           "MetaFormer1d"]
+__all__ = ["MixerSpec", "resolve_mixers", "init_linear", "MetaFormerBlock", "MetaFormerStage", "MetaFormer1d"]
 
 MixerSpec = str | Mapping[str, object]
 CPE_MODES = ("none", "stage", "block")
-# The ecgformer hybrid, one mixer per stage (why these: ecgformer/models/presets.py).
-HYBRID_MIXERS = ("focal_modulation", "focal_modulation", "focal_modulation", "attention")
 
 
 def _mixer_spec(spec: object, where: str) -> tuple[str, dict[str, object]]:
@@ -164,7 +161,7 @@ class MetaFormer1d(EcgModel):
 
     def __init__(self, num_classes: int, in_chans: int = 12, dims: Sequence[int] = (48, 96, 192, 288),
                  depths: Sequence[int] = (2, 2, 6, 2),
-                 mixers: MixerSpec | Sequence[MixerSpec | Sequence[MixerSpec]] = HYBRID_MIXERS,
+                 mixers: MixerSpec | Sequence[MixerSpec | Sequence[MixerSpec]] = ("conv", "conv", "hilo", "attention"),
                  num_heads: int | Sequence[int] | None = None, head_dim: int = 32,
                  mlp_ratio: float | Sequence[float] = 4.0, ffn: str | Sequence[str] = "mlp", norm: str = "layernorm",
                  stem: str = "conv", stem_stride: int = 4, stem_kernel: int = 7,

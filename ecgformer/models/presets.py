@@ -6,36 +6,35 @@ Stated sizes are for 12 leads and 5 classes; tests hold every preset to within 2
 from __future__ import annotations
 
 from .inception1d import Inception1d
-from .metaformer import HYBRID_MIXERS, MetaFormer1d
+from .metaformer import MetaFormer1d
 from .registry import register_model
 from .xresnet1d import XResNet1d
 
 __all__ = ["ECGFORMER_S", "FAMILY_LAYOUTS"]
 
 # Shared by every ecgformer preset: a stride-4 conv stem (25 tokens/s at 100 Hz, 125 at 500 Hz) and strides 2, 4, 2
-# into stages 2-4, so stages 1-2 see tokens of 4 and 8 samples and stages 3-4 beat-scale tokens of 32 and 64
-# samples (320 and 640 ms at 100 Hz); one conditional positional encoding per stage (CPVT);
+# into stages 2-4, so the two convolutional stages see tokens of 4 and 8 samples and the attention stages beat-scale
+# tokens of 32 and 64 samples (320 and 640 ms at 100 Hz); one conditional positional encoding per stage (CPVT);
 # concat (avg + max) pooling head.
 _COMMON = dict(stem="conv", stem_stride=4, downsample_stride=(2, 4, 2), cpe="stage", head="avgmax")
-# The default hybrid (HYBRID_MIXERS): focal modulation (FocalNet: gated depthwise-convolution contexts of growing
-# reach plus the sequence mean) in stages 1-3, global attention on the short last stage. Chosen on PTB-XL validation
-# fold 9 (best validation macro AUROC, mean of 2 seeds, 50 epochs) among 8 variants of ecgformer_s: 0.919 against
-# 0.916 for the earlier default (conv, conv, HiLo, attention) and 0.910-0.917 for the others
-# (benchmarks/results/ptbxl_superdiag_hybrid/NOTES.md).
+# The default hybrid: depthwise-conv mixers on the long early sequences (ConvFormer stages), HiLo attention (LITv2) in
+# stage 3 -- half the heads inside windows of 4 tokens (about one beat), half over 4x-pooled keys (the rhythm) --
+# and global attention on the short last stage.
+_HYBRID = ("conv", "conv", "hilo", "attention")
 
-ECGFORMER_T = dict(_COMMON, dims=(32, 64, 112, 160), depths=(2, 2, 3, 1), num_heads=(2, 2, 4, 5), mixers=HYBRID_MIXERS,
+ECGFORMER_T = dict(_COMMON, dims=(32, 64, 112, 160), depths=(2, 2, 3, 1), num_heads=(2, 2, 4, 5), mixers=_HYBRID,
                    drop_path_rate=0.05)
-ECGFORMER_S = dict(_COMMON, dims=(48, 96, 192, 288), depths=(2, 2, 6, 2), num_heads=(3, 3, 6, 9), mixers=HYBRID_MIXERS,
+ECGFORMER_S = dict(_COMMON, dims=(48, 96, 192, 288), depths=(2, 2, 6, 2), num_heads=(3, 3, 6, 9), mixers=_HYBRID,
                    drop_path_rate=0.1)
 ECGFORMER_B = dict(_COMMON, dims=(64, 128, 320, 512), depths=(2, 2, 10, 2), num_heads=(2, 4, 10, 16),
-                   mixers=HYBRID_MIXERS, drop_path_rate=0.2, layer_scale=1e-5)
+                   mixers=_HYBRID, drop_path_rate=0.2, layer_scale=1e-5)
 
 register_model("ecgformer_t", MetaFormer1d, ECGFORMER_T, 1_000_000,
-               "hybrid: focal modulation x 3, attention; dims 32-160")
+               "hybrid: conv, conv, HiLo, attention; dims 32-160")
 register_model("ecgformer_s", MetaFormer1d, ECGFORMER_S, 5_000_000,
-               "hybrid: focal modulation x 3, attention; dims 48-320")
+               "hybrid: conv, conv, HiLo, attention; dims 48-320")
 register_model("ecgformer_b", MetaFormer1d, ECGFORMER_B, 20_000_000,
-               "hybrid: focal modulation x 3, attention; dims 64-512, LayerScale")
+               "hybrid: conv, conv, HiLo, attention; dims 64-512, LayerScale")
 
 # One preset per mixer on the ecgformer_s backbone, the mixer in every stage (the MetaFormer ablation: all else
 # equal). Patterns alternate per block; iFormer's frequency ramp raises the low-frequency share with depth.
