@@ -192,6 +192,8 @@ def test_ema_matches_the_decay_rule_step_by_step(warmup: bool) -> None:
         torch.testing.assert_close(averaged[key], value, msg=key)
     with pytest.raises(ValueError, match="decay"):
         ema_update_fn(1.0)
+    with pytest.raises(ValueError, match=r"ema_decay must be in \(0, 1\), got 0.0"):  # the module's own argument
+        EcgClassifier("xresnet1d50", num_classes=3, ema_decay=0.0)
 
 
 def test_bad_configs_name_the_key(tmp_path: Path) -> None:
