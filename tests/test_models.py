@@ -58,12 +58,22 @@ def ecg(batch: int, length: int, leads: int = 12, seed: int = 0) -> torch.Tensor
 
 
 def test_registry_lists_presets_and_baselines() -> None:
-    expected = {"ecgformer_t", "ecgformer_s", "ecgformer_b", "smt1d_s", "vit1d_s", "xresnet1d50", "xresnet1d101",
+    expected = {"ecgformer_t", "ecgformer_s", "ecgformer_b", "ecgformer_s_100hz", "smt1d_s", "vit1d_s", "xresnet1d50", "xresnet1d101",
                 "inception1d"} | {f"ecgformer_s_{mixer}" for mixer in ecgformer.list_mixers()}
     assert expected <= set(NAMES)
     assert set(FAMILY_LAYOUTS) == set(ecgformer.list_mixers()), "every registered mixer needs an ecgformer_s_ preset"
     with pytest.raises(ValueError, match="unknown model"):
         ecgformer.create_model("resnet9000", num_classes=2)
+
+
+def test_100hz_preset_keeps_enough_tokens_for_attention() -> None:
+    """A 2.5 s crop at 100 Hz (250 samples): ecgformer_s ends with ceil(250 / 64) = 4 tokens, the 100 Hz preset
+    (stem stride 2, strides 2, 2, 2) with ceil(250 / 16) = 16; everything but the strides is ecgformer_s's."""
+    crop = ecg(1, 250)
+    assert full("ecgformer_s").forward_features(crop).shape[1] == 4
+    assert full("ecgformer_s_100hz").forward_features(crop).shape[1] == 16
+    assert model_info("ecgformer_s_100hz").config == {**model_info("ecgformer_s").config, "stem_stride": 2,
+                                                       "downsample_stride": (2, 2, 2)}
 
 
 @pytest.mark.parametrize("name", NAMES)
