@@ -58,8 +58,8 @@ def ecg(batch: int, length: int, leads: int = 12, seed: int = 0) -> torch.Tensor
 
 
 def test_registry_lists_presets_and_baselines() -> None:
-    expected = {"ecgformer_t", "ecgformer_s", "ecgformer_b", "ecgformer_s_100hz", "smt1d_s", "vit1d_s", "xresnet1d50", "xresnet1d101",
-                "inception1d"} | {f"ecgformer_s_{mixer}" for mixer in ecgformer.list_mixers()}
+    expected = {"ecgformer_t", "ecgformer_s", "ecgformer_b", "ecgformer_s_100hz", "smt1d_s", "vit1d_s", "xresnet1d50",
+                "xresnet1d101", "inception1d"} | {f"ecgformer_s_{mixer}" for mixer in ecgformer.list_mixers()}
     assert expected <= set(NAMES)
     assert set(FAMILY_LAYOUTS) == set(ecgformer.list_mixers()), "every registered mixer needs an ecgformer_s_ preset"
     with pytest.raises(ValueError, match="unknown model"):
