@@ -67,11 +67,18 @@ def test_registry_lists_presets_and_baselines() -> None:
 
 
 def test_100hz_preset_keeps_enough_tokens_for_attention() -> None:
-    """A 2.5 s crop at 100 Hz (250 samples): ecgformer_s ends with ceil(250 / 64) = 4 tokens, the 100 Hz preset
-    (stem stride 2, strides 2, 2, 2) with ceil(250 / 16) = 16; everything but the strides is ecgformer_s's."""
-    crop = ecg(1, 250)
-    assert full("ecgformer_s").forward_features(crop).shape[1] == 4
-    assert full("ecgformer_s_100hz").forward_features(crop).shape[1] == 16
+    """A 2.5 s crop at 100 Hz (250 samples), tokens per stage, each stride rounding up: ecgformer_s (stem 4, then
+    2, 4, 2) gives 63 / 32 / 8 / 4, the 100 Hz preset (stem 2, then 2, 2, 2) 125 / 63 / 32 / 16; everything but the
+    strides is ecgformer_s's."""
+    for name, expected in (("ecgformer_s", [63, 32, 8, 4]), ("ecgformer_s_100hz", [125, 63, 32, 16])):
+        model, lengths = full(name), []
+        hooks = [stage.register_forward_hook(lambda _m, _i, out: lengths.append(out.shape[1]))
+                 for stage in model.stages]
+        with torch.no_grad():
+            model.forward_features(ecg(1, 250))
+        for hook in hooks:
+            hook.remove()
+        assert lengths == expected, name
     assert model_info("ecgformer_s_100hz").config == {**model_info("ecgformer_s").config, "stem_stride": 2,
                                                        "downsample_stride": (2, 2, 2)}
 

@@ -36,9 +36,9 @@ register_model("ecgformer_s", MetaFormer1d, ECGFORMER_S, 5_000_000,
 register_model("ecgformer_b", MetaFormer1d, ECGFORMER_B, 20_000_000,
                "hybrid: conv, conv, HiLo, attention; dims 64-512, LayerScale")
 
-# ecgformer_s for 100 Hz input (PTB-XL's configs): the strides above leave a 2.5 s crop at 100 Hz 62 / 31 / 7 / 3
+# ecgformer_s for 100 Hz input (PTB-XL's configs): the strides above leave a 2.5 s crop at 100 Hz 63 / 32 / 8 / 4
 # tokens per stage, too few for HiLo's windows and global attention; a stride-2 stem and strides 2, 2, 2 give
-# 125 / 62 / 31 / 15, close to the 312 / 156 / 39 / 19 of the same crop at 500 Hz under the default strides.
+# 125 / 63 / 32 / 16, close to the 313 / 157 / 40 / 20 of the same crop at 500 Hz under the default strides.
 # Chosen on PTB-XL's validation fold (benchmarks/results/ptbxl_superdiag_100hz/NOTES.md).
 ECGFORMER_S_100HZ = dict(ECGFORMER_S, stem_stride=2, downsample_stride=(2, 2, 2))
 register_model("ecgformer_s_100hz", MetaFormer1d, ECGFORMER_S_100HZ, 5_000_000,
