@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..tempfiles import remove_stale_temporaries, temporary_path
 from .base import LabelledSource
-from .errors import DataError, RecordError, Skipped, handle_problem, logger
+from .errors import DataError, RecordError, Skipped, logger
 from .preprocess import Preprocess
 from .wfdb_io import EcgRecord
 
@@ -90,8 +91,7 @@ def _install(built: Path, final: Path, meta: dict[str, Any]) -> None:
         current = {}
     if all(current.get(k) == meta[k] for k in ("version", "key", "fingerprint")):
         return
-    outdated = final.with_name(f"{final.name}.outdated-{os.getpid()}")
-    shutil.rmtree(outdated, ignore_errors=True)  # left by an earlier process of the same pid that died mid-swap
+    outdated = temporary_path(final)
     os.replace(final, outdated)
     os.replace(built, final)
     shutil.rmtree(outdated, ignore_errors=True)
@@ -155,9 +155,10 @@ class RecordCache(LabelledSource):
         raised or (``source.on_error == "skip"``) skipped and listed in the cache's ``skipped``."""
         key = cache_key(source, preprocess)
         final = Path(cache_dir or default_cache_dir()) / f"{source.name}-{key[:16]}"
-        tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(final.parent)  # folders of builds that were killed
+        tmp = temporary_path(final)
+        tmp.mkdir()
         skipped = list(source.skipped)
         offsets, n_leads, n_samples, rates, keep, lead_set_ids = [0], [], [], [], [], []
         lead_sets: list[tuple[str, ...]] = []
@@ -168,7 +169,7 @@ class RecordCache(LabelledSource):
                     try:
                         record = source.load(i)
                     except RecordError as exc:
-                        handle_problem(source.on_error, exc.record, exc.problem, skipped)
+                        source.handle_load_error(exc, skipped)
                         continue
                     x, fs, leads = record.signal, record.fs, record.leads
                     if preprocess is not None:
