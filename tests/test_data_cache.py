@@ -55,7 +55,7 @@ def test_cache_rebuilds_when_config_or_files_change(tmp_path: Path) -> None:
     assert resampled.load(0).signal.shape[1] == pytest.approx(first.load(0).signal.shape[1] / 3, abs=1)
     # rewrite one record with other samples: same path and key, new fingerprint -> rebuilt
     folder = root / "training2017"
-    x = np.full((2700, 1), 0.25)
+    x = np.linspace(-0.5, 0.5, 2700)[:, None]  # a ramp: a constant would be a flat record, left out by default
     time.sleep(0.01)
     wfdb.wrsamp("A00001", fs=300, units=["mV"], sig_name=["ECG"], p_signal=x, fmt=["16"], adc_gain=[1000.0],
                 baseline=[0], write_dir=str(folder))
@@ -63,7 +63,7 @@ def test_cache_rebuilds_when_config_or_files_change(tmp_path: Path) -> None:
     reader = CinC2017(root)
     rebuilt = RecordCache.open_or_build(reader, None, tmp_path / "cache", progress=False)
     assert rebuilt.path == first.path
-    np.testing.assert_allclose(rebuilt.load(0).signal, 0.25)
+    np.testing.assert_allclose(rebuilt.load(0).signal, x.T, atol=1e-3)  # 1 adu at gain 1000
 
 
 def test_concurrent_build_keeps_the_finished_cache(tmp_path: Path) -> None:

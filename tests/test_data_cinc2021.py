@@ -64,6 +64,28 @@ def test_every_record_loads_with_sources_and_rates(reader: CinC2021) -> None:
     assert georgia.signal.shape == (12, 5000) and georgia.fs == 500
 
 
+def test_records_with_some_flat_leads_are_kept_and_listed(root: Path, reader: CinC2021) -> None:
+    """Some Ningbo records have all-zero leads; the challenge kept them, so do we, listing the leads. Independent
+    reference: rows of the .mat matrix (scipy) whose samples are all equal (peak to peak 0 < 1 µV = 1 adu)."""
+    import scipy.io
+
+    order = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    expected = {}
+    for header in (root / "training").rglob("*.hea"):
+        val = scipy.io.loadmat(header.with_suffix(".mat"))["val"]
+        names = [line.split()[-1].replace("AVR", "aVR").replace("AVL", "aVL").replace("AVF", "aVF")
+                 for line in header.read_text().splitlines()[1:13]]
+        flat = sorted((names[k] for k in np.flatnonzero(np.ptp(val, axis=1) == 0)), key=order.index)
+        if flat:
+            expected[header.stem] = ",".join(flat)
+    assert len(expected) == 6 and set(expected) <= set(reader.metadata.index[reader.metadata["source"] == "ningbo"])
+    reader.validate()
+    assert len(reader) == 226
+    listed = reader.metadata["flat_leads"]
+    assert listed[listed != ""].to_dict() == expected
+    assert reader.summary()["flat_leads"] == {r: leads.split(",") for r, leads in expected.items()}
+
+
 @pytest.mark.parametrize(("subset", "leads"), [("six", ("I", "II", "III", "aVR", "aVL", "aVF")),
                                                 ("four", ("I", "II", "III", "V2")), ("three", ("I", "II", "V2")),
                                                 ("two", ("I", "II"))])

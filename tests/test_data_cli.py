@@ -138,3 +138,75 @@ def test_registered_on_the_ecgformer_command(dataset_dir: Callable[[str, str], P
     assert main(["data", "summary", "--dataset", "ludb", "--root", str(root), "--json", "--no-load"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["records"] == 200 and summary["sampling_rates"] == {"500": 200}
+
+
+# ---------------------------------------------------------------- bad options and folders (issue 19)
+def _main_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run ``ecgformer`` with ``argv``; assert exit code 2, nothing on stdout and one ``error:`` line on stderr."""
+    from ecgformer.cli import main
+
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in captured.err, captured.err
+    return lines[0]
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    (["--dataset", "ptbxl", "--task", "bogus"],
+     "error: --task bogus: ptbxl tasks are all, diag, subdiag, superdiag, form, rhythm"),
+    (["--dataset", "mitdb", "--task", "bogus"], "error: --task bogus: mitdb tasks are beats, windows, record"),
+    (["--dataset", "ptbxl", "--leads", "V7"], "error: --leads V7: unknown lead name 'V7'; known leads: MLI, MLII"),
+    (["--dataset", "cinc2021", "--leads", "I,V7"], "error: --leads I,V7: unknown lead name 'V7'"),
+    (["--dataset", "ptbxl", "--leads", "MLII"],
+     "error: --leads MLII: ptbxl records have no lead MLII (their leads: I, II, III, aVR, aVL, aVF, V1"),
+    (["--dataset", "cinc2017", "--leads", "six"],
+     "error: --leads six: cinc2017 records have no lead I (their leads: ECG)"),
+    (["--dataset", "synthetic", "--leads", "V1"], "error: --leads: the synthetic dataset always has the 12 standard"),
+    (["--dataset", "ptbxl", "--fs", "250"], "error: --fs 250: applies to ptbxl only, which comes at 100 or 500 Hz"),
+    (["--dataset", "cinc2021", "--fs", "500"], "error: --fs 500: applies to ptbxl only"),
+])
+def test_bad_options_end_in_one_error_line(options: list[str], expected: str,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    for action in ("summary", "cache"):
+        assert _main_error(["data", action, *options], capsys).startswith(expected)
+
+
+@pytest.mark.parametrize(("dataset", "expected"), [
+    ("cinc2021", "error: cinc2021: missing scoring file {root}/weights.csv"),
+    ("cinc2017", "error: cinc2017: no REFERENCE csv under {root} (looked for training2017/REFERENCE.csv"),
+    ("ptbxl", "error: ptbxl: missing ptbxl_database.csv in {root}"),
+    ("ludb", "error: ludb: no usable record under {root} (0 skipped)"),
+    ("mitdb", "error: mitdb: no usable record under {root} (0 skipped)"),
+])
+def test_empty_folders_end_in_one_error_line(tmp_path: Path, dataset: str, expected: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    line = _main_error(["data", "summary", "--dataset", dataset, "--root", str(tmp_path)], capsys)
+    assert line.startswith(expected.format(root=tmp_path))
+    missing = tmp_path / "nowhere"
+    line = _main_error(["data", "summary", "--dataset", dataset, "--root", str(missing)], capsys)
+    assert line == f"error: {dataset}: data folder {missing} does not exist (set $ECGFORMER_DATA or pass root=)"
+
+
+@pytest.mark.parametrize(("dataset", "copied", "written", "options", "expected"), [
+    ("ptbxl", ["ptbxl_database.csv"], {}, [], "ptbxl: missing scp_statements.csv in {root}"),
+    ("ptbxl", ["ptbxl_database.csv"], {"scp_statements.csv": "code,diagnostic\nNORM,1\n"}, [],
+     "ptbxl: {root}/scp_statements.csv has no column diagnostic_class"),
+    ("cinc2021", ["weights.csv"], {}, [], "cinc2021: missing scoring file {root}/dx_mapping_scored.csv"),
+    ("cinc2021", ["weights.csv"], {"dx_mapping_scored.csv": "Dx,Code\nAF,164889003\n"}, [],
+     "cinc2021: {root}/dx_mapping_scored.csv has no column SNOMEDCTCode (columns: Dx, Code)"),
+    ("cinc2021", [], {"weights.csv": "a,b\n"}, [], "cinc2021: {root}/weights.csv: empty weights table"),
+    ("ludb", [], {}, ["--task", "ischemia"], "ludb: task 'ischemia' needs ludb.csv in {root} (without it the header "
+                                             "comments give only the tasks all and rhythm)"),
+])
+def test_missing_or_broken_label_files_end_in_one_error_line(dataset_dir: Callable[[str, str], Path], tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str], dataset: str,
+                                                             copied: list[str], written: dict[str, str],
+                                                             options: list[str], expected: str) -> None:
+    for name in copied:
+        shutil.copy(dataset_dir(dataset, name) / name, tmp_path / name)
+    for name, text in written.items():
+        (tmp_path / name).write_text(text)
+    line = _main_error(["data", "summary", "--dataset", dataset, "--root", str(tmp_path), *options], capsys)
+    assert line == "error: " + expected.format(root=tmp_path)

@@ -79,3 +79,15 @@ def test_de_chazal_splits(reader: MITBIH) -> None:
 def test_lead_order_puts_mlii_first(reader: MITBIH) -> None:
     assert reader.load(reader.index_of("114")).leads == ("MLII", "V5")  # stored as V5, MLII
     assert reader.load(reader.index_of("102")).leads == ("V2", "V5")
+    assert reader.leads is None  # two leads per record, whose names differ between records
+
+
+def test_a_lead_request_leaves_out_records_without_it(reader: MITBIH) -> None:
+    headers = {r: (reader.root / f"{r}.hea").read_text().splitlines()[1:3] for r in reader.record_ids}
+    without = sorted(r for r, lines in headers.items() if not any(line.split()[-1] == "MLII" for line in lines))
+    assert without == ["102", "104"]
+    mlii = MITBIH(reader.root, leads=["MLII"], on_error="skip")
+    assert mlii.leads == ("MLII",) and sorted(s.record for s in mlii.skipped) == without
+    assert all("requested lead(s) MLII missing (record has V2, V5" in s.reason for s in mlii.skipped)
+    np.testing.assert_array_equal(mlii.load(mlii.index_of("114")).signal[0],
+                                  reader.load(reader.index_of("114")).signal[0])

@@ -25,7 +25,7 @@ from .base import LabelledSource, WfdbReader, data_root
 from .cache import RecordCache
 from .cinc2017 import CINC2017_CLASSES, CinC2017
 from .cinc2021 import CinC2021
-from .errors import DataError, EmptySplitError, RecordError, Skipped
+from .errors import DataError, EmptySplitError, FlatSignalError, RecordError, Skipped
 from .leads import LEAD_SETS, STANDARD_LEADS
 from .ludb import LUDB
 from .mitdb import AAMI_CLASSES, AAMI_MAP, DS1, DS2, MITBIH, PACED, MITBIHBeats, MITBIHWindows
@@ -43,12 +43,13 @@ from .preprocess import (
 from .ptbxl import PTBXL, SUPERDIAG_CLASSES
 from .registry import DATASETS, open_dataset
 from .synthetic import SYNTHETIC_CLASSES, SyntheticECG, synthesize_ecg
-from .wfdb_io import EcgRecord, read_header, read_signal
+from .wfdb_io import FLAT_PEAK_TO_PEAK_MV, EcgRecord, flat_leads, read_header, read_signal
 
 __all__ = [
     "PTBXL", "CinC2021", "CinC2017", "MITBIH", "MITBIHBeats", "MITBIHWindows", "LUDB", "SyntheticECG",
     "LabelledSource", "WfdbReader", "RecordCache", "EcgRecord", "DATASETS", "open_dataset", "data_root",
-    "read_header", "read_signal", "DataError", "RecordError", "EmptySplitError", "Skipped",
+    "read_header", "read_signal", "flat_leads", "FLAT_PEAK_TO_PEAK_MV", "DataError", "RecordError",
+    "FlatSignalError", "EmptySplitError", "Skipped",
     "STANDARD_LEADS", "LEAD_SETS", "SUPERDIAG_CLASSES", "CINC2017_CLASSES", "AAMI_CLASSES", "AAMI_MAP",
     "DS1", "DS2", "PACED", "SYNTHETIC_CLASSES", "synthesize_ecg",
     "Preprocess", "resample", "bandpass", "notch", "remove_baseline", "normalize", "select_leads",

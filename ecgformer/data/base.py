@@ -18,10 +18,28 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .errors import DataError, EmptySplitError, OnError, RecordError, Skipped, handle_problem
+from .errors import (
+    DataError,
+    EmptySplitError,
+    FlatPolicy,
+    FlatSignalError,
+    OnError,
+    RecordError,
+    Skipped,
+    handle_problem,
+)
 from .labels import TEST_FOLDS, TRAIN_FOLDS, VAL_FOLDS, label_counts, multi_hot
-from .leads import canonical_order, normalize_lead_name, resolve_leads
-from .wfdb_io import EcgRecord, WfdbHeader, check_data_files, load_wfdb_record, read_header
+from .leads import canonical_order, resolve_leads
+from .wfdb_io import (
+    FLAT_PEAK_TO_PEAK_MV,
+    EcgRecord,
+    WfdbHeader,
+    check_data_files,
+    flat_leads,
+    header_leads,
+    load_wfdb_record,
+    read_header,
+)
 
 __all__ = ["LabelledSource", "SubsetSource", "WfdbReader", "Candidate", "Unlabelled", "data_root", "dataset_root"]
 
@@ -53,6 +71,7 @@ class LabelledSource:
     metadata: pd.DataFrame
     skipped: list[Skipped]
     on_error: OnError = "raise"
+    flat: FlatPolicy = "keep"
 
     def __len__(self) -> int:
         return len(self.record_ids)
@@ -130,29 +149,46 @@ class LabelledSource:
         self.folds = self.folds[keep]
         self.metadata = self.metadata[keep]
 
+    def handle_load_error(self, exc: RecordError, skipped: list[Skipped]) -> None:
+        """Re-raise ``exc`` (a record that failed to load) or log it and append it to ``skipped``: a flat
+        record (:class:`FlatSignalError`) as :attr:`flat` says (``"raise"`` or skip), others as :attr:`on_error`."""
+        policy = ("raise" if self.flat == "raise" else "skip") if isinstance(exc, FlatSignalError) else self.on_error
+        if policy == "raise":
+            raise exc
+        handle_problem("skip", exc.record, exc.problem, skipped)
+
     def validate(self, progress: bool = False) -> list[Skipped]:
-        """Load every record once; a record that fails raises, or (``on_error="skip"``) is dropped and
-        reported. Returns the records dropped by this pass."""
+        """Load every record once; a record that fails raises, or is dropped and reported (see
+        :meth:`handle_load_error`). Records that load but have some flat leads are kept and their
+        leads listed in the ``flat_leads`` metadata column. Returns the records dropped by this pass."""
         failed: list[Skipped] = []
         keep = np.ones(len(self), dtype=bool)
+        partly_flat: dict[str, str] = {}
         for i in tqdm(range(len(self)), desc=f"checking {self.name}", disable=not progress, leave=False):
             try:
-                self.load(i)
+                record = self.load(i)
             except RecordError as exc:
-                handle_problem(self.on_error, exc.record, exc.problem, failed)
+                self.handle_load_error(exc, failed)
                 keep[i] = False
+                continue
+            flat = flat_leads(record.signal, record.leads)
+            if flat:
+                partly_flat[self.record_ids[i]] = ",".join(flat)
         if failed:
             self._drop(keep)
             self.skipped.extend(failed)
+        self.metadata = self.metadata.assign(flat_leads=[partly_flat.get(r, "") for r in self.record_ids])
         return failed
 
     def summary(self, load: bool = True, progress: bool = False) -> dict[str, Any]:
         """JSON-ready report: records loaded and skipped (with reasons), classes, label counts,
-        sampling rates, lengths. ``load`` reads every signal first (see :meth:`validate`)."""
+        sampling rates, lengths and (``load``) the records kept with some flat leads. ``load`` reads
+        every signal first (see :meth:`validate`). ``records`` equals the sum of the rate counts and
+        the number of lengths summarised."""
         if load:
             self.validate(progress=progress)
         seconds = (self.metadata["n_samples"] / self.metadata["fs"]).to_numpy(dtype=float)
-        return {
+        out = {
             "dataset": self.name,
             "task": self.task,
             "records": len(self),
@@ -164,6 +200,10 @@ class LabelledSource:
                           "max": float(seconds.max())} if len(seconds) else {}),
             "signals_checked": bool(load),
         }
+        if load and "flat_leads" in self.metadata:
+            column = self.metadata["flat_leads"]
+            out["flat_leads"] = {str(r): leads.split(",") for r, leads in column[column != ""].items()}
+        return out
 
 
 class SubsetSource(LabelledSource):
@@ -174,7 +214,7 @@ class SubsetSource(LabelledSource):
         self.indices = np.asarray(indices, dtype=np.int64)
         if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= len(parent)):
             raise IndexError(f"{parent.name}: subset index out of range 0..{len(parent) - 1}")
-        self.name, self.task, self.on_error = parent.name, parent.task, parent.on_error
+        self.name, self.task, self.on_error, self.flat = parent.name, parent.task, parent.on_error, parent.flat
         self.classes = list(parent.classes)
         self.record_ids = [parent.record_ids[i] for i in self.indices]
         self.labels = parent.labels[self.indices]
@@ -238,36 +278,58 @@ class Candidate:
 class WfdbReader(LabelledSource):
     """A dataset of WFDB records on disk; subclasses implement :meth:`_scan`.
 
-    Construction parses every header and checks, per record: header present and readable, data
-    files present and not truncated, sampling rate as expected, lead names known, requested leads
-    present, label set not empty. ``on_error="raise"`` (default) raises :class:`RecordError` at
-    the first problem; ``"skip"`` leaves the record out and lists it in :attr:`skipped`.
-    ``unlabelled`` says what to do with a valid record that the task maps to no class:
-    ``"raise"``, ``"skip"`` (listed in :attr:`skipped`) or ``"keep"`` (an all-zero label row).
-    NaN samples are found when a record is loaded (:meth:`load`, :meth:`validate`, the cache).
+    Construction parses every header and checks, per record: header present and readable (finite,
+    plausible rate and gains), data files present and not truncated, sampling rate as expected, lead
+    names known, lead set as configured, label set not empty. The configured lead set is ``leads``
+    when given (every record must have those leads; others are dropped on load), else the dataset's
+    own: :attr:`dataset_leads` exactly, or for datasets whose lead names vary by record (MIT-BIH)
+    :attr:`dataset_lead_count` leads. So every record of a reader has the same number of leads.
+    ``on_error="raise"`` (default) raises :class:`RecordError` at the first problem; ``"skip"``
+    leaves the record out and lists it in :attr:`skipped`. ``unlabelled`` says what to do with a
+    valid record that the task maps to no class: ``"raise"``, ``"skip"`` (listed in :attr:`skipped`)
+    or ``"keep"`` (an all-zero label row). NaN samples and flat records are found when a record is
+    read (:meth:`load`, :meth:`validate`, the cache). A record is flat when every lead it loads spans
+    less than :data:`~ecgformer.data.wfdb_io.FLAT_PEAK_TO_PEAK_MV` (1 µV) peak to peak: ``flat="skip"``
+    (default) leaves it out and lists it even under ``on_error="raise"`` (:meth:`load` raises
+    :class:`FlatSignalError`, which :meth:`validate` and the cache handle), ``"raise"`` raises,
+    ``"keep"`` loads it. A record with only some flat leads is loaded; :meth:`validate` lists them.
     """
 
     tasks: ClassVar[tuple[str, ...]] = ()
     folder: ClassVar[str] = ""
+    #: The leads every record must have when no ``leads`` are requested (canonical names, any order).
+    dataset_leads: ClassVar[tuple[str, ...] | None] = None
+    #: For datasets whose lead names vary by record (``dataset_leads`` is ``None``): the lead count.
+    dataset_lead_count: ClassVar[int | None] = None
 
     def __init__(self, root: str | Path | None, *, task: str, leads: str | Sequence[str] | None = None,
                  expected_fs: float | None = None, on_error: OnError = "raise",
-                 unlabelled: Unlabelled = "raise", progress: bool = False) -> None:
-        self.root = dataset_root(self.folder, root)
-        if not self.root.is_dir():
-            raise DataError(f"{self.name}: data folder {self.root} does not exist "
-                            f"(set $ECGFORMER_DATA or pass root=)")
+                 unlabelled: Unlabelled = "raise", flat: FlatPolicy = "skip", progress: bool = False) -> None:
         if task not in self.tasks:
             raise ValueError(f"{self.name}: unknown task {task!r}; tasks: {', '.join(self.tasks)}")
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         if unlabelled not in ("raise", "skip", "keep"):
             raise ValueError(f"unlabelled must be 'raise', 'skip' or 'keep', got {unlabelled!r}")
-        self.task = task
+        if flat not in ("skip", "raise", "keep"):
+            raise ValueError(f"flat must be 'skip', 'raise' or 'keep', got {flat!r}")
         self.lead_request = resolve_leads(leads)
+        if self.lead_request is None and self.dataset_leads is None and self.dataset_lead_count is None:
+            raise TypeError(f"{type(self).__name__} declares neither dataset_leads nor dataset_lead_count; "
+                            f"pass leads=")
+        foreign = [lead for lead in self.lead_request or () if self.dataset_leads and lead not in self.dataset_leads]
+        if foreign:
+            raise ValueError(f"{self.name}: requested lead(s) {', '.join(foreign)} not among the dataset's leads "
+                             f"{', '.join(self.dataset_leads or ())}")
+        self.root = dataset_root(self.folder, root)
+        if not self.root.is_dir():
+            raise DataError(f"{self.name}: data folder {self.root} does not exist "
+                            f"(set $ECGFORMER_DATA or pass root=)")
+        self.task = task
         self.expected_fs = expected_fs
         self.on_error = on_error
         self.unlabelled = unlabelled
+        self.flat = flat
         self.skipped = []
         classes, candidates = self._scan()
         self.classes = list(classes)
@@ -289,18 +351,29 @@ class WfdbReader(LabelledSource):
             header = replace(header, n_samples=n_samples)
         if self.expected_fs is not None and abs(header.fs - self.expected_fs) > 1e-6:
             raise RecordError(cand.record_id, f"sampling rate {header.fs:g} Hz, expected {self.expected_fs:g} Hz")
-        names = []
-        for description in header.descriptions:
-            canon = normalize_lead_name(description)
-            if canon is None:
-                raise RecordError(cand.record_id, f"unknown lead name {description!r} in {header.path.name}")
-            names.append(canon)
-        missing = [lead for lead in self.lead_request or () if lead not in names]
-        if missing:
-            raise RecordError(cand.record_id, f"requested lead {missing[0]} missing (record has {', '.join(names)})")
+        mismatch = self._lead_mismatch(canonical_order(header_leads(header, cand.record_id)))
+        if mismatch:
+            raise RecordError(cand.record_id, mismatch)
         if not cand.labels and cand.unlabelled is None:
             raise RecordError(cand.record_id, "empty label set")
         return header
+
+    def _lead_mismatch(self, names: Sequence[str]) -> str | None:
+        """Why a record with leads ``names`` does not fit the configured lead set, or ``None``."""
+        has = ", ".join(names)
+        if self.lead_request is not None:
+            missing = [lead for lead in self.lead_request if lead not in names]
+            if missing:
+                return (f"lead set mismatch: requested lead(s) {', '.join(missing)} missing (record has {has}; "
+                        f"requested {', '.join(self.lead_request)})")
+        elif self.dataset_leads is not None:
+            if set(names) != set(self.dataset_leads):
+                return (f"lead set mismatch: record has {has}; {self.name} records have "
+                        f"{', '.join(self.dataset_leads)} (pass leads= to use a subset)")
+        elif len(names) != self.dataset_lead_count:
+            return (f"lead set mismatch: record has {len(names)} lead(s) ({has}); {self.name} records have "
+                    f"{self.dataset_lead_count}")
+        return None
 
     def _build(self, candidates: list[Candidate], progress: bool) -> None:
         ids, headers, label_sets, folds, metas = [], [], [], [], []
@@ -323,7 +396,8 @@ class WfdbReader(LabelledSource):
             headers.append(header)
             label_sets.append(cand.labels)
             folds.append(cand.fold)
-            metas.append({"fs": header.fs, "n_samples": header.n_samples, "n_leads": header.n_sig, **cand.meta})
+            metas.append({"fs": header.fs, "n_samples": header.n_samples,
+                          "n_leads": len(self.lead_request) if self.lead_request else header.n_sig, **cand.meta})
         if not ids:
             reasons = "; ".join(f"{s.record}: {s.reason}" for s in self.skipped[:3])
             raise DataError(f"{self.name}: no usable record under {self.root} "
@@ -340,21 +414,32 @@ class WfdbReader(LabelledSource):
 
     @property
     def leads(self) -> tuple[str, ...] | None:
-        """The leads every loaded record has (requested ones, or the first record's own)."""
+        """The leads every loaded record has, in load order (the requested ones, else the records' own);
+        ``None`` when their names differ between records (MIT-BIH without ``leads``)."""
         if self.lead_request is not None:
             return self.lead_request
-        return self.load_leads(0)
+        sets = {self.load_leads(i) for i in range(len(self))}
+        return sets.pop() if len(sets) == 1 else None
 
     def load_leads(self, i: int) -> tuple[str, ...]:
         """Canonical lead names of record ``i`` in the order :meth:`load` returns them."""
         if self.lead_request is not None:
             return self.lead_request
-        return tuple(canonical_order([normalize_lead_name(d) or d for d in self.headers[i].descriptions]))
+        return tuple(canonical_order(header_leads(self.headers[i], self.record_ids[i])))
 
     def load(self, i: int, start: int | None = None, stop: int | None = None) -> EcgRecord:
-        """Record ``i`` as float32 mV ``(leads, T)`` in canonical lead order (or the requested leads)."""
-        return load_wfdb_record(self.headers[i], self.record_ids[i], self.lead_request,
-                                start or 0, stop)
+        """Record ``i`` as float32 mV ``(leads, T)`` in canonical lead order (or the requested leads).
+
+        Reading the whole record (no ``start``/``stop``) with ``flat`` other than ``"keep"`` raises
+        :class:`FlatSignalError` when every lead is flat.
+        """
+        record = load_wfdb_record(self.headers[i], self.record_ids[i], self.lead_request, start or 0, stop)
+        whole = not start and (stop is None or stop >= (self.headers[i].n_samples or 0))
+        if whole and self.flat != "keep" and len(flat_leads(record.signal, record.leads)) == len(record.leads):
+            raise FlatSignalError(self.record_ids[i], f"flat signal: every lead ({', '.join(record.leads)}) spans "
+                                                      f"less than {FLAT_PEAK_TO_PEAK_MV * 1e3:g} µV peak to peak "
+                                                      f"(flat='keep' loads it)")
+        return record
 
     def source_files(self, i: int) -> list[Path]:
         """Files record ``i`` is read from (header and data files)."""
@@ -369,7 +454,7 @@ class WfdbReader(LabelledSource):
         return {"dataset": self.name, "root": str(self.root.resolve()), "task": self.task,
                 "leads": list(self.lead_request) if self.lead_request else None,
                 "expected_fs": self.expected_fs, "classes": list(self.classes),
-                "unlabelled": self.unlabelled}
+                "unlabelled": self.unlabelled, "flat": self.flat}
 
     def summary(self, load: bool = True, progress: bool = False) -> dict[str, Any]:
         """See :meth:`LabelledSource.summary`; adds the data folder."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 
 from .base import Candidate, WfdbReader
-from .errors import DataError, OnError
+from .errors import DataError, FlatPolicy, OnError
 from .labels import hash_fold
 
 __all__ = ["CinC2017", "CINC2017_CLASSES"]
@@ -23,17 +24,21 @@ class CinC2017(WfdbReader):
     and rate from the header) and the ``REFERENCE`` csv (``record,label``, no header row).
 
     A header without a label row, a label row without a header, or a label outside N, A, O, ~ is an
-    error naming the record (or skipped with ``on_error="skip"``). Records must be 300 Hz.
+    error naming the record (or skipped with ``on_error="skip"``). Records must be 300 Hz and have
+    the one lead ``ECG`` (``leads`` may only name it). ``flat`` handles records without signal (see
+    :class:`~ecgformer.data.base.WfdbReader`).
     """
 
     name = "cinc2017"
     folder = "cinc2017"
     tasks = ("rhythm",)
+    dataset_leads = ("ECG",)
 
-    def __init__(self, root: str | Path | None = None, task: str = "rhythm", on_error: OnError = "raise",
-                 progress: bool = False) -> None:
-        super().__init__(root, task=task, leads=None, expected_fs=300.0, on_error=on_error,
-                         unlabelled="raise", progress=progress)
+    def __init__(self, root: str | Path | None = None, task: str = "rhythm",
+                 leads: str | Sequence[str] | None = None, on_error: OnError = "raise",
+                 flat: FlatPolicy = "skip", progress: bool = False) -> None:
+        super().__init__(root, task=task, leads=leads, expected_fs=300.0, on_error=on_error,
+                         unlabelled="raise", flat=flat, progress=progress)
 
     def label_files(self) -> list[Path]:
         """The ``REFERENCE`` csv in use."""

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from .base import Candidate, Unlabelled, WfdbReader
-from .errors import DataError, OnError
+from .errors import DataError, FlatPolicy, OnError
 from .labels import hash_fold
+from .leads import STANDARD_LEADS
 from .wfdb_io import comment_fields, read_header
 
 __all__ = ["CinC2021", "read_scored_classes"]
@@ -31,7 +32,12 @@ def read_scored_classes(root: Path) -> tuple[list[str], list[str], np.ndarray]:
     one group."""
     from ..metrics import load_challenge_weights  # the scorer's parser (metrics imports this package)
 
-    groups, weights = load_challenge_weights(root / "weights.csv")
+    if not (root / "weights.csv").is_file():
+        raise DataError(f"cinc2021: missing scoring file {root / 'weights.csv'}")
+    try:
+        groups, weights = load_challenge_weights(root / "weights.csv")
+    except ValueError as exc:
+        raise DataError(f"cinc2021: {exc}") from None
     abbreviations_csv = root / "weights_abbreviations.csv"
     names = groups
     if abbreviations_csv.is_file():
@@ -47,7 +53,11 @@ def read_scored_classes(root: Path) -> tuple[list[str], list[str], np.ndarray]:
 
 
 def _dict_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a ``dx_mapping`` file as dicts; :class:`DataError` unless it has ``Dx`` and ``SNOMEDCTCode``."""
     rows = _read_csv_rows(path)
+    missing = [column for column in ("Dx", "SNOMEDCTCode") if not rows or column not in rows[0]]
+    if missing:
+        raise DataError(f"cinc2021: {path} has no column {missing[0]} (columns: {', '.join(rows[0] if rows else [])})")
     return [dict(zip(rows[0], row)) for row in rows[1:]]
 
 
@@ -62,7 +72,10 @@ class CinC2021(WfdbReader):
     the challenge scores such records) or, on request, skipped. ``task="all"``: one class per code
     of both mapping files; an unknown code is an error. ``leads`` takes a lead list or a 2021 subset
     name (``"twelve"``, ``"six"``, ``"four"``, ``"three"``, ``"two"``); ``sources`` restricts the
-    source databases (folder names under ``training/``); ``fs`` requires a sampling rate.
+    source databases (folder names under ``training/``); ``fs`` requires a sampling rate. Every record
+    must have the 12 standard leads (or the requested ones). ``flat`` handles records without signal
+    (see :class:`~ecgformer.data.base.WfdbReader`); the Ningbo records whose precordial leads are all
+    zero are kept (their flat leads are listed by :meth:`validate`), as in the challenge.
     Metadata: ``source``, ``age``, ``sex``, ``dx`` (all codes), ``dx_unknown`` (codes in neither
     mapping file). Folds are a stable hash of the record id (1-8 train, 9 val, 10 test).
     """
@@ -70,14 +83,15 @@ class CinC2021(WfdbReader):
     name = "cinc2021"
     folder = "cinc2021"
     tasks = ("scored", "all")
+    dataset_leads = STANDARD_LEADS
 
     def __init__(self, root: str | Path | None = None, task: str = "scored",
                  leads: str | Sequence[str] | None = None, sources: Sequence[str] | None = None,
                  fs: float | None = None, on_error: OnError = "raise", unlabelled: Unlabelled = "keep",
-                 progress: bool = False) -> None:
+                 flat: FlatPolicy = "skip", progress: bool = False) -> None:
         self.sources = tuple(sources) if sources is not None else None
         super().__init__(root, task=task, leads=leads, expected_fs=fs, on_error=on_error,
-                         unlabelled=unlabelled, progress=progress)
+                         unlabelled=unlabelled, flat=flat, progress=progress)
 
     def label_files(self) -> list[Path]:
         """The four scoring files."""

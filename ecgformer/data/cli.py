@@ -8,7 +8,8 @@ import sys
 from typing import Any
 
 from .errors import DataError
-from .registry import DATASETS, open_dataset
+from .leads import resolve_leads
+from .registry import DATASETS, dataset_tasks, open_dataset
 
 __all__ = ["add_data_parser", "run_summary", "run_cache", "format_summary"]
 
@@ -20,20 +21,51 @@ def _add_source_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fs", type=int, default=None, help="PTB-XL: 100 or 500 Hz files")
     parser.add_argument("--leads", default=None,
                         help="lead subset: twelve/six/four/three/two or a comma-separated list")
-    parser.add_argument("--strict", action="store_true", help="stop at the first bad record instead of skipping it")
+    parser.add_argument("--strict", action="store_true",
+                        help="stop at the first bad or flat record instead of skipping it")
+    parser.add_argument("--keep-flat", action="store_true",
+                        help="load records whose every lead is flat (< 1 µV peak to peak) instead of skipping them")
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The reader keyword arguments of the command line; :class:`DataError` naming a bad option."""
+    tasks = dataset_tasks(args.dataset)
+    if args.task is not None and args.task not in tasks:
+        raise DataError(f"--task {args.task}: {args.dataset} tasks are {', '.join(tasks)}")
+    if args.fs is not None and (args.dataset != "ptbxl" or args.fs not in (100, 500)):
+        raise DataError(f"--fs {args.fs}: applies to ptbxl only, which comes at 100 or 500 Hz")
+    if args.dataset == "synthetic":
+        if args.leads:
+            raise DataError("--leads: the synthetic dataset always has the 12 standard leads")
+        return {}
+    kwargs: dict[str, Any] = {"on_error": "raise" if args.strict else "skip",
+                              "flat": "keep" if args.keep_flat else "raise" if args.strict else "skip"}
+    if args.fs is not None:
+        kwargs["fs"] = args.fs
+    if args.leads:
+        request = args.leads if "," not in args.leads else [name.strip() for name in args.leads.split(",")]
+        try:
+            leads = resolve_leads(request)
+        except ValueError as exc:
+            raise DataError(f"--leads {args.leads}: {exc} (or a subset: twelve, six, four, three, two)") from None
+        own = DATASETS[args.dataset].dataset_leads
+        foreign = [lead for lead in leads or () if own and lead not in own]
+        if foreign:
+            raise DataError(f"--leads {args.leads}: {args.dataset} records have no lead {foreign[0]} "
+                            f"(their leads: {', '.join(own)})")
+        kwargs["leads"] = list(leads or ())
+    return kwargs
 
 
 def _open(args: argparse.Namespace) -> Any:
-    kwargs: dict[str, Any] = {}
-    if args.dataset != "synthetic":
-        kwargs["on_error"] = "raise" if args.strict else "skip"
-        if args.leads:
-            kwargs["leads"] = args.leads if "," not in args.leads else args.leads.split(",")
-    if args.fs is not None:
-        if args.dataset != "ptbxl":
-            raise DataError("--fs applies to ptbxl only")
-        kwargs["fs"] = args.fs
+    kwargs = _options(args)
     return open_dataset(args.dataset, args.root if args.dataset != "synthetic" else None, args.task, **kwargs)
+
+
+def _fail(exc: Exception) -> int:
+    """Print ``error: ...`` (one line) on stderr; the exit code of a failed command."""
+    print("error: " + " ".join(str(exc).split()), file=sys.stderr)
+    return 2
 
 
 def format_summary(summary: dict[str, Any], max_skipped: int = 10) -> str:
@@ -47,6 +79,13 @@ def format_summary(summary: dict[str, Any], max_skipped: int = 10) -> str:
         lines.append(f"  skipped {item['record']}: {item['reason']}")
     if len(summary["skipped"]) > max_skipped:
         lines.append(f"  ... and {len(summary['skipped']) - max_skipped} more (--json lists all)")
+    flat = summary.get("flat_leads", {})
+    if flat:
+        lines.append(f"flat leads    {len(flat)} record(s) kept with some leads flat (< 1 µV peak to peak)")
+        for record, leads in list(flat.items())[:max_skipped]:
+            lines.append(f"  {record}: {', '.join(leads)}")
+        if len(flat) > max_skipped:
+            lines.append(f"  ... and {len(flat) - max_skipped} more (--json lists all)")
     rates = ", ".join(f"{rate} Hz x {n}" for rate, n in summary["sampling_rates"].items())
     lines.append(f"sampling      {rates}")
     if summary.get("length_s"):
@@ -64,9 +103,8 @@ def run_summary(args: argparse.Namespace) -> int:
     try:
         source = _open(args)
         summary = source.summary(load=not args.no_load, progress=not args.json and sys.stderr.isatty())
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as exc:  # DataError and RecordError are ValueErrors
+        return _fail(exc)
     print(json.dumps(summary) if args.json else format_summary(summary))
     return 0
 
@@ -81,9 +119,8 @@ def run_cache(args: argparse.Namespace) -> int:
         preprocess = Preprocess(fs=args.target_fs, bandpass=tuple(args.bandpass) if args.bandpass else None,
                                 notch=args.notch, baseline=args.baseline, normalize=args.normalize)
         cache = RecordCache.open_or_build(source, preprocess, args.cache_dir, progress=sys.stderr.isatty())
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as exc:  # DataError and RecordError are ValueErrors
+        return _fail(exc)
     print(f"{cache.path}  ({len(cache)} records, {len(cache.skipped)} skipped, "
           f"{cache.signals.nbytes / 2 ** 20:.1f} MiB)")
     return 0

@@ -6,11 +6,20 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-__all__ = ["DataError", "RecordError", "EmptySplitError", "Skipped", "OnError", "handle_problem", "logger"]
+__all__ = ["DataError", "RecordError", "FlatSignalError", "EmptySplitError", "Skipped", "OnError", "FlatPolicy",
+           "first_line", "handle_problem", "logger"]
 
 logger = logging.getLogger("ecgformer.data")
 
 OnError = Literal["raise", "skip"]
+#: What a reader does with a flat record (no lead carries signal): leave it out and list it, raise, or load it.
+FlatPolicy = Literal["skip", "raise", "keep"]
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when the message is empty), for one-line errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class DataError(ValueError):
@@ -24,6 +33,11 @@ class RecordError(DataError):
         super().__init__(f"record {record}: {problem}")
         self.record = record
         self.problem = problem
+
+
+class FlatSignalError(RecordError):
+    """A record whose signal is flat (see :data:`ecgformer.data.wfdb_io.FLAT_PEAK_TO_PEAK_MV`); readers
+    handle it by their ``flat`` policy rather than by ``on_error``."""
 
 
 class EmptySplitError(DataError):

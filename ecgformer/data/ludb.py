@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from .base import Candidate, Unlabelled, WfdbReader
-from .errors import OnError, RecordError
+from .errors import DataError, FlatPolicy, OnError, RecordError
 from .labels import hash_fold
+from .leads import STANDARD_LEADS
 from .wfdb_io import read_header
 
 __all__ = ["LUDB", "LUDB_TASK_COLUMNS", "ludb_statements"]
@@ -63,18 +64,20 @@ class LUDB(WfdbReader):
     Labels are the diagnostic statements of ``ludb.csv`` (one class per distinct statement):
     ``task="all"`` uses every column, the other tasks one column each (see
     :data:`LUDB_TASK_COLUMNS`). Without ``ludb.csv`` the statements come from the header comments
-    (tasks ``all`` and ``rhythm`` only). Records must be 500 Hz.
+    (tasks ``all`` and ``rhythm`` only). Records must be 500 Hz with the 12 standard leads (or the
+    requested ones). ``flat`` handles records without signal (see :class:`~ecgformer.data.base.WfdbReader`).
     """
 
     name = "ludb"
     folder = "ludb"
     tasks = ("all", *LUDB_TASK_COLUMNS)
+    dataset_leads = STANDARD_LEADS
 
     def __init__(self, root: str | Path | None = None, task: str = "rhythm",
                  leads: str | Sequence[str] | None = None, on_error: OnError = "raise",
-                 unlabelled: Unlabelled = "keep", progress: bool = False) -> None:
+                 unlabelled: Unlabelled = "keep", flat: FlatPolicy = "skip", progress: bool = False) -> None:
         super().__init__(root, task=task, leads=leads, expected_fs=500.0, on_error=on_error,
-                         unlabelled=unlabelled, progress=progress)
+                         unlabelled=unlabelled, flat=flat, progress=progress)
 
     def label_files(self) -> list[Path]:
         """``ludb.csv`` when present."""
@@ -96,7 +99,8 @@ class LUDB(WfdbReader):
             table = pd.read_csv(self.label_files()[0], dtype=str).set_index("ID")
             table.index = table.index.str.strip()
         elif self.task not in ("all", "rhythm"):
-            raise ValueError(f"ludb: task {self.task!r} needs ludb.csv (header comments give only all/rhythm)")
+            raise DataError(f"ludb: task {self.task!r} needs ludb.csv in {self.root} (without it the header "
+                            f"comments give only the tasks all and rhythm)")
         columns = list(LUDB_TASK_COLUMNS.values()) if self.task == "all" else [LUDB_TASK_COLUMNS[self.task]]
         candidates, all_labels = [], set()
         for record_id, path in paths.items():

@@ -12,7 +12,7 @@ import pandas as pd
 import wfdb
 
 from .base import Candidate, LabelledSource, WfdbReader
-from .errors import DataError, OnError, RecordError, Skipped, handle_problem
+from .errors import DataError, FlatPolicy, OnError, RecordError, Skipped
 from .labels import hash_fold, multi_hot
 from .wfdb_io import EcgRecord, read_header
 
@@ -92,19 +92,23 @@ class MITBIH(WfdbReader):
     (one window per annotated beat, AAMI class). Named splits: ``"DS1"``, ``"DS2"`` (de Chazal
     2004), ``"paced"``; ``"train"`` = DS1 records outside the validation folds, ``"val"`` = DS1
     records whose id hashes to folds 9-10, ``"test"`` = DS2. The second lead differs between
-    records (V1, V2, V4, V5); ``leads=["MLII"]`` gives one uniform lead (records 102 and 104 lack it).
+    records (V1, V2, V4, V5), so without ``leads`` every record must have two leads, whatever their
+    names (:attr:`leads` is then ``None``); ``leads=["MLII"]`` gives one uniform lead (records 102 and
+    104 lack it and are left out). ``flat`` handles records without signal (see
+    :class:`~ecgformer.data.base.WfdbReader`).
     """
 
     name = "mitdb"
     folder = "mitdb"
     tasks = ("record",)
+    dataset_lead_count = 2
 
     def __init__(self, root: str | Path | None = None, task: str = "record",
                  leads: str | Sequence[str] | None = None, on_error: OnError = "raise",
-                 progress: bool = False) -> None:
+                 flat: FlatPolicy = "skip", progress: bool = False) -> None:
         self._annotations: dict[str, Annotations] = {}
         super().__init__(root, task=task, leads=leads, expected_fs=360.0, on_error=on_error,
-                         unlabelled="raise", progress=progress)
+                         unlabelled="raise", flat=flat, progress=progress)
         self.annotations = [self._annotations[r] for r in self.record_ids]
 
     def _scan(self) -> tuple[list[str], list[Candidate]]:
@@ -176,7 +180,7 @@ class _Derived(LabelledSource):
             raise DataError("mitdb: the signal source must hold the same records as the reader")
         self.name = f"mitdb-{task}"
         self.task = task
-        self.on_error = parent.on_error
+        self.on_error, self.flat = parent.on_error, parent.flat
         self.classes = list(classes)
         self.skipped = list[Skipped]()
         self._parents = np.asarray(parents, dtype=np.int64)
@@ -224,7 +228,7 @@ class _Derived(LabelledSource):
             try:
                 self.source.load(int(p))
             except RecordError as exc:
-                handle_problem(self.on_error, exc.record, exc.problem, failed)
+                self.handle_load_error(exc, failed)
                 keep &= self._parents != p
         if failed:
             self._drop(keep)

@@ -9,12 +9,15 @@ from pathlib import Path
 import pandas as pd
 
 from .base import Candidate, Unlabelled, WfdbReader
-from .errors import DataError, OnError
+from .errors import DataError, FlatPolicy, OnError
+from .leads import STANDARD_LEADS
 
 __all__ = ["PTBXL", "SUPERDIAG_CLASSES", "ptbxl_task_map"]
 
 #: Order of the five diagnostic superclasses used throughout the PTB-XL literature.
 SUPERDIAG_CLASSES: tuple[str, ...] = ("NORM", "MI", "STTC", "CD", "HYP")
+#: Columns of ``scp_statements.csv`` the tasks use (the first, unnamed column holds the statement codes).
+_STATEMENT_COLUMNS = ("diagnostic", "diagnostic_class", "diagnostic_subclass", "form", "rhythm")
 
 
 def ptbxl_task_map(statements: pd.DataFrame, task: str) -> tuple[list[str], dict[str, set[str]]]:
@@ -55,21 +58,23 @@ class PTBXL(WfdbReader):
     ``"val"`` = 9, ``"test"`` = 10. Records whose statements give no class for the task are left out
     and reported by default (``unlabelled="skip"``), as the benchmark drops them; an empty
     ``scp_codes``, an unknown statement or a missing file is an error (or skipped with
-    ``on_error="skip"``).
+    ``on_error="skip"``). Every record must have the 12 standard leads (``leads`` selects some).
+    ``flat`` handles records without signal (see :class:`~ecgformer.data.base.WfdbReader`).
     """
 
     name = "ptbxl"
     folder = "ptbxl"
     tasks = ("all", "diag", "subdiag", "superdiag", "form", "rhythm")
+    dataset_leads = STANDARD_LEADS
 
     def __init__(self, root: str | Path | None = None, task: str = "superdiag", fs: int = 100,
                  leads: str | Sequence[str] | None = None, on_error: OnError = "raise",
-                 unlabelled: Unlabelled = "skip", progress: bool = False) -> None:
+                 unlabelled: Unlabelled = "skip", flat: FlatPolicy = "skip", progress: bool = False) -> None:
         if fs not in (100, 500):
             raise ValueError(f"PTB-XL comes at 100 or 500 Hz, not {fs}")
         self.rate = fs
         super().__init__(root, task=task, leads=leads, expected_fs=float(fs), on_error=on_error,
-                         unlabelled=unlabelled, progress=progress)
+                         unlabelled=unlabelled, flat=flat, progress=progress)
 
     def label_files(self) -> list[Path]:
         """``ptbxl_database.csv`` and ``scp_statements.csv``."""
@@ -77,13 +82,23 @@ class PTBXL(WfdbReader):
 
     def _scan(self) -> tuple[list[str], list[Candidate]]:
         database_csv, statements_csv = self.label_files()
-        for path in (database_csv, statements_csv):
+        column = "filename_lr" if self.rate == 100 else "filename_hr"
+        tables = []
+        for path, columns in ((database_csv, ("ecg_id", "scp_codes", "strat_fold", column)),
+                              (statements_csv, _STATEMENT_COLUMNS)):
             if not path.is_file():
                 raise DataError(f"ptbxl: missing {path.name} in {self.root}")
-        database = pd.read_csv(database_csv, index_col="ecg_id")
-        statements = pd.read_csv(statements_csv, index_col=0)
+            try:
+                table = pd.read_csv(path)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise DataError(f"ptbxl: unreadable {path} ({exc})") from None
+            absent = [c for c in columns if c not in table.columns]
+            if absent:
+                raise DataError(f"ptbxl: {path} has no column {absent[0]}")
+            tables.append(table)
+        database = tables[0].set_index("ecg_id")
+        statements = tables[1].set_index(tables[1].columns[0])
         classes, mapping = ptbxl_task_map(statements, self.task)
-        column = "filename_lr" if self.rate == 100 else "filename_hr"
         candidates = []
         for ecg_id, row in database.iterrows():
             record_id = str(ecg_id)
