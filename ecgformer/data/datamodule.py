@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from .augment import Augment
 from .base import LabelledSource
 from .cache import RecordCache
+from .errors import DataError
 from .preprocess import Preprocess, fixed_length, sliding_windows
 
 __all__ = ["EcgDataset", "EcgDataModule", "collate_ecg", "seed_worker"]
@@ -133,6 +134,12 @@ class EcgDataModule(L.LightningDataModule):
     def _resolve_source(self) -> LabelledSource:
         source = self._source_arg() if callable(self._source_arg) and not isinstance(self._source_arg, LabelledSource) \
             else self._source_arg
+        if self.preprocess is not None:  # a filter the records' rate cannot carry is an error, not a silent no-op
+            for rate in source.sampling_rates():
+                try:
+                    self.preprocess.check_rate(rate)
+                except ValueError as exc:
+                    raise DataError(f"{source.name}: {exc}") from None
         if self.cache:
             folder = None if self.cache is True else Path(self.cache)
             return RecordCache.open_or_build(source, self.preprocess, folder)

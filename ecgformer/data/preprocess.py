@@ -25,6 +25,11 @@ __all__ = [
 CropMode = Literal["random", "center", "start"]
 
 
+def _positive(value: object) -> bool:
+    """A finite number above 0 (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value)) and value > 0
+
+
 def _as_float32(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
@@ -32,14 +37,18 @@ def _as_float32(x: np.ndarray) -> np.ndarray:
 def resample(x: np.ndarray, fs_in: float, fs_out: float, max_denominator: int = 1000) -> np.ndarray:
     """Polyphase resampling (``scipy.signal.resample_poly``) from ``fs_in`` to ``fs_out`` Hz.
 
-    The rate ratio is approximated by a fraction with denominator at most ``max_denominator``
-    (exact for the usual 100/250/257/300/360/500/1000 Hz pairs).
+    The rate ratio is approximated by a fraction with numerator and denominator at most ``max_denominator``
+    (exact for the usual 100/250/257/300/360/500/1000 Hz pairs); ``ValueError`` for rates that are not finite and
+    positive, or whose ratio no such fraction approximates within 0.1% (e.g. 1e8 Hz to 500 Hz).
     """
-    if fs_in <= 0 or fs_out <= 0:
-        raise ValueError(f"sampling rates must be positive, got {fs_in} -> {fs_out}")
+    if not (np.isfinite(fs_in) and np.isfinite(fs_out) and fs_in > 0 and fs_out > 0):
+        raise ValueError(f"sampling rates must be finite and positive, got {fs_in} -> {fs_out}")
     if fs_in == fs_out:
         return _as_float32(x)
     ratio = Fraction(fs_out / fs_in).limit_denominator(max_denominator)
+    if not 1 <= ratio.numerator <= max_denominator or abs(float(ratio) * fs_in / fs_out - 1) > 1e-3:
+        raise ValueError(f"cannot resample {fs_in:g} Hz to {fs_out:g} Hz: the rate ratio is beyond "
+                         f"1:{max_denominator} (or no fraction of terms up to {max_denominator} is within 0.1% of it)")
     out = signal.resample_poly(np.asarray(x, dtype=np.float64), ratio.numerator, ratio.denominator, axis=-1)
     return _as_float32(out)
 
@@ -187,8 +196,38 @@ class Preprocess:
         if self.leads is not None:
             object.__setattr__(self, "leads", resolve_leads(list(self.leads) if not isinstance(self.leads, str)
                                                             else self.leads))
+        if self.fs is not None and not _positive(self.fs):
+            raise ValueError(f"preprocess.fs: {self.fs!r} is not a finite rate above 0 Hz")
+        if self.baseline not in (None, "median", "highpass"):
+            raise ValueError(f"preprocess.baseline: {self.baseline!r} is not one of median, highpass or null")
+        if self.normalize not in ("none", "zscore", "minmax"):
+            raise ValueError(f"preprocess.normalize: {self.normalize!r} is not one of none, zscore, minmax")
+        if self.notch is not None and not _positive(self.notch):
+            raise ValueError(f"preprocess.notch: {self.notch!r} is not a finite frequency above 0 Hz (or null)")
         if self.bandpass is not None:
+            if isinstance(self.bandpass, str) or len(self.bandpass) != 2:
+                raise ValueError(f"preprocess.bandpass: {self.bandpass!r} is not [low, high] in Hz")
             object.__setattr__(self, "bandpass", tuple(self.bandpass))
+            low, high = self.bandpass
+            if any(cut is not None and not _positive(cut) for cut in (low, high)):
+                raise ValueError(f"preprocess.bandpass: {list(self.bandpass)} needs finite cut-offs above 0 Hz "
+                                 "(null drops one side)")
+            if low is not None and high is not None and not low < high:
+                raise ValueError(f"preprocess.bandpass: low cut-off {low:g} Hz is not below high cut-off {high:g} Hz; "
+                                 "write [low, high]")
+
+    def check_rate(self, fs: float) -> None:
+        """``ValueError`` naming the key when a filter cannot act on a signal arriving at ``fs`` Hz (resampled to
+        ``self.fs`` first when set): a band-pass low cut-off or a notch at or above the Nyquist frequency."""
+        rate = self.fs or fs
+        nyquist = rate / 2
+        low = self.bandpass[0] if self.bandpass is not None else None
+        if low is not None and low >= nyquist:
+            raise ValueError(f"preprocess.bandpass: low cut-off {low:g} Hz is not below the Nyquist frequency "
+                             f"{nyquist:g} Hz of {rate:g} Hz signals")
+        if self.notch is not None and self.notch >= nyquist:
+            raise ValueError(f"preprocess.notch: {self.notch:g} Hz is not below the Nyquist frequency {nyquist:g} Hz "
+                             f"of {rate:g} Hz signals")
 
     def __call__(self, x: np.ndarray, fs: float, leads: Sequence[str] | None = None) -> tuple[np.ndarray, float]:
         """Apply the chain to ``x`` sampled at ``fs`` (rows named ``leads``); returns the signal and its rate."""

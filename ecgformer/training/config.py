@@ -5,20 +5,23 @@ A configuration has the top-level keys of :data:`DEFAULTS`. Mapping sections (``
 ``lightning.Trainer`` as keyword arguments; ``early_stopping`` is a mapping or ``null`` (off).
 A file may name another file under ``base`` (relative to itself), which is loaded first and updated by it.
 Overrides ``"section.key=value"`` (values parsed as YAML, nested keys allowed: ``data.options.n_records=40``)
-are applied after the file.
+are applied after the file. The merged configuration is checked (:func:`check_config`): every value of a known key
+must have its type and lie in its range, else :class:`ConfigError` names the key, the value and what is accepted.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["DEFAULTS", "ConfigError", "apply_overrides", "load_config", "merge"]
+__all__ = ["DEFAULTS", "ConfigError", "apply_overrides", "check_config", "load_config", "merge"]
 
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
@@ -122,9 +125,123 @@ def _read(file: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
 
 def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> dict[str, Any]:
     """:data:`DEFAULTS`, updated by the YAML file at ``path`` (if any, with its ``base`` chain) and then by
-    ``overrides``."""
+    ``overrides``, checked by :func:`check_config`."""
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
         file = Path(path)
         config = merge(config, _read(file, ()), str(file))
-    return apply_overrides(config, overrides)
+    return check_config(apply_overrides(config, overrides))
+
+
+@dataclass(frozen=True)
+class _Accepts:
+    """What one key accepts: ``test`` says whether a value passes, ``text`` says it in words for the error."""
+
+    text: str
+    test: Callable[[Any], bool]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _bound(value: float) -> str:
+    return str(int(value)) if math.isfinite(value) and float(value).is_integer() else f"{value:g}"
+
+
+def _number(low: float, high: float = math.inf, low_open: bool = False, high_open: bool = False,
+            integer: bool = False, optional: bool = False, extra: tuple[Any, ...] = ()) -> _Accepts:
+    """A finite (integer) number in the interval; ``optional`` also accepts null, ``extra`` lists other values."""
+    interval = (f"{'(' if low_open else '['}{_bound(low)}, {_bound(high)}"
+                f"{')' if high_open or not math.isfinite(high) else ']'}")
+    text = (f"{'an integer' if integer else 'a number'} in {interval}"
+            + "".join(f" or {value!r}" for value in extra) + (" or null" if optional else ""))
+
+    def test(value: Any) -> bool:
+        if (optional and value is None) or any(value == v and type(value) is type(v) for v in extra):
+            return True
+        if not _is_number(value) or (integer and not isinstance(value, int)):
+            return False
+        return (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+
+    return _Accepts(text, test)
+
+
+def _one_of(values: Iterable[Any], optional: bool = False) -> _Accepts:
+    choices = tuple(values)
+    text = "one of " + ", ".join(map(str, choices)) + (" or null" if optional else "")
+    return _Accepts(text, lambda value: (optional and value is None) or (isinstance(value, str) and value in choices))
+
+
+def _kind(types: tuple[type, ...], text: str, optional: bool = False) -> _Accepts:
+    def test(value: Any) -> bool:
+        if value is None:
+            return optional
+        if isinstance(value, bool):  # YAML's true/false are not numbers or strings here
+            return bool in types
+        return isinstance(value, types)
+
+    return _Accepts(text + (" or null" if optional else ""), test)
+
+
+def _names(known: Iterable[str]) -> _Accepts:
+    choices = tuple(known)
+    return _Accepts("a list of " + ", ".join(choices) + " (or null)",
+                    lambda value: value is None or isinstance(value, list) and all(v in choices for v in value))
+
+
+def _text(optional: bool = False) -> _Accepts:
+    return _Accepts("a non-empty string" + (" or null" if optional else ""),
+                    lambda value: (optional and value is None) or isinstance(value, str) and bool(value.strip()))
+
+
+def _accepted() -> dict[str, _Accepts]:
+    """The accepted values of every checked key (registries imported here: they pull in torch and the readers)."""
+    from ..data.registry import DATASETS
+    from ..losses import LOSSES
+    from ..models import list_models
+    from .thresholds import RULES
+
+    mapping = _kind((Mapping,), "a mapping", optional=True)
+    flag = _kind((bool,), "true or false")
+    return {
+        "seed": _number(0, 2 ** 32 - 1, integer=True), "out_dir": _text(), "ckpt_path": _text(optional=True),
+        "report_dir": _text(optional=True), "loggers": _names(("csv", "tensorboard")),
+        "data.dataset": _one_of(sorted(DATASETS)), "data.root": _text(optional=True),
+        "data.task": _text(optional=True), "data.options": mapping, "data.preprocess": mapping,
+        "data.cache": _kind((bool, str), "true, false or a cache folder"),
+        "data.length_s": _number(0, low_open=True, optional=True), "data.batch_size": _number(1, integer=True),
+        "data.num_workers": _number(0, integer=True),
+        "data.augment": _kind((list,), "a list of augmentation names", optional=True),
+        "data.eval_crop": _one_of(("center", "start", "sliding")),
+        "data.eval_stride_s": _number(0, low_open=True, optional=True), "data.splits": mapping,
+        "data.predict_split": _kind((str, list), "a split name or a list of folds"),
+        "model.name": _one_of(list_models()), "model.overrides": mapping,
+        "loss.name": _one_of(LOSSES), "loss.pos_weight": flag, "loss.kwargs": mapping,
+        "module.lr": _number(0, low_open=True), "module.weight_decay": _number(0),
+        "module.warmup_fraction": _number(0, 1, high_open=True), "module.min_lr_ratio": _number(0, 1),
+        "module.ema_decay": _number(0, 1, low_open=True, high_open=True, optional=True),
+        "module.ema_warmup": flag, "module.aux_weight": _number(0), "module.single_label": flag,
+        "module.threshold_rule": _one_of(RULES, optional=True),
+        "trainer.max_epochs": _number(1, integer=True, extra=(-1,)),
+        "trainer.gradient_clip_val": _number(0, optional=True),
+        "trainer.log_every_n_steps": _number(1, integer=True),
+        "checkpoint.monitor": _text(), "checkpoint.mode": _one_of(("min", "max")),
+        "early_stopping": mapping, "early_stopping.patience": _number(0, integer=True),
+        "early_stopping.mode": _one_of(("min", "max")), "early_stopping.monitor": _text(),
+    }
+
+
+def check_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` itself when every checked key holds an accepted value; else :class:`ConfigError` naming the first
+    key that does not, its value and what it accepts (e.g. ``module.lr: -1 is not a number in (0, inf)``)."""
+    for key, accepts in _accepted().items():
+        value: Any = config
+        for part in key.split("."):
+            if not isinstance(value, Mapping) or part not in value:
+                break
+            value = value[part]
+        else:
+            if not accepts.test(value):
+                raise ConfigError(f"{key}: {value!r} is not {accepts.text}")
+    return config
