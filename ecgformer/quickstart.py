@@ -47,7 +47,7 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart", config: str | Path |
     if settings["data"]["dataset"] != "synthetic":
         raise ConfigError(f"quickstart trains on synthetic data; the config names {settings['data']['dataset']!r}")
     log(f"[1/4] training {settings['model']['name']} on synthetic ECGs ({out})")
-    best = run.fit(settings)
+    best = run.fit(settings, overwrite=True)  # quickstart's own folder: a rerun replaces the earlier quickstart
     log("[2/4] testing with the thresholds chosen on the validation split")
     report = run.test(settings, best)
     metrics = json.loads((report / "metrics.json").read_text())["metrics"]
@@ -59,7 +59,7 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart", config: str | Path |
     records = write_wfdb(source, out / "records", test_records)
     predictor = Predictor(bundle)
     predictions = predictor.predict(sorted(records.glob("*.hea")))
-    table = write_predictions(predictions, predictor.class_names, out / "predictions.csv")
+    table = write_predictions(predictions, predictor.class_names, out / "predictions.csv", overwrite=True)
     truth = _read_labels(records / "labels.csv")
     for p in predictions:
         log(f"  {Path(p.record).name}: predicted {'|'.join(p.labels) or '-'}  (true {truth[Path(p.record).name]})")
@@ -92,7 +92,8 @@ def add_quickstart_parser(commands: argparse._SubParsersAction) -> None:
     """Register ``quickstart`` on the top-level parser."""
     parser = commands.add_parser("quickstart", help="train, test, export and predict on built-in synthetic data",
                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/quickstart", help="output folder (default: runs/quickstart)")
+    parser.add_argument("--out", default="runs/quickstart",
+                        help="output folder (default: runs/quickstart); a rerun replaces the quickstart outputs in it")
     parser.add_argument("--config", default=None, help=f"training config (default: {QUICKSTART_CONFIG})")
     parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
                         help="config overrides, e.g. trainer.max_epochs=2")

@@ -57,6 +57,12 @@ def test_fit_test_predict_from_the_command_line(tmp_path: Path, capsys: pytest.C
     assert tuple(pd.read_csv(report / "per_class.csv").columns) == PER_CLASS_COLUMNS
     assert main(["predict", *common, "--output", str(tmp_path / "p.csv")]) == 0
     assert "predictions:" in capsys.readouterr().out
+    written = (tmp_path / "p.csv").read_text()
+    (tmp_path / "p.csv").write_text("kept")
+    assert main(["predict", *common, "--output", str(tmp_path / "p.csv")]) == 2  # an existing file is kept
+    assert (tmp_path / "p.csv").read_text() == "kept" and "--overwrite" in capsys.readouterr().err
+    assert main(["predict", *common, "--output", str(tmp_path / "p.csv"), "--overwrite"]) == 0
+    assert (tmp_path / "p.csv").read_text() == written
     assert main(["predict", *common, "bundle_dir"]) == 2  # checkpoint prediction takes no INPUT paths
     assert main(["test", *common, "--data.splits.test=[11]"]) == 2  # no fold 11: an error naming the split
     assert "split folds [11] selects no record" in capsys.readouterr().err

@@ -43,6 +43,7 @@ def run_training_grid(config_path: str, models: Sequence[str], seeds: Sequence[i
                       command: str = "", log: Callable[[str], None] = print) -> dict[str, Any]:
     """Fit and test ``config_path`` for every model and seed not yet in ``out``; returns :func:`summarize`."""
     from ..training import run
+    from ..training.checkpoint_io import read_checkpoint
     from ..training.config import load_config
 
     out = Path(out)
@@ -63,7 +64,7 @@ def run_training_grid(config_path: str, models: Sequence[str], seeds: Sequence[i
             report = run.test(config, best)
             wall_s = time.perf_counter() - start
             metrics = json.loads((report / "metrics.json").read_text())
-            hparams = torch.load(best, map_location="cpu", weights_only=False)["hyper_parameters"]
+            hparams = read_checkpoint(best, required=("hyper_parameters",))["hyper_parameters"]
             data = hparams["data_config"]
             target.mkdir(parents=True, exist_ok=True)
             for file in RUN_FILES:

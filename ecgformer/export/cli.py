@@ -10,13 +10,26 @@ from typing import Any
 __all__ = ["add_export_parser"]
 
 
+def _model_kwargs(text: str | None) -> dict[str, Any]:
+    """``--model-kwargs``: a JSON object, or nothing."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--model-kwargs is not valid JSON ({exc}); e.g. '{{\"dims\": [24, 24, 48, 48]}}'") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"--model-kwargs must be a JSON object of model arguments, got {type(value).__name__}")
+    return value
+
+
 def _run_export(args: argparse.Namespace) -> int:
     from .bundle import ParityError, export_bundle
     from .source import load_source
 
     formats = [f for item in args.format for f in item.split(",") if f]
-    overrides: dict[str, Any] = json.loads(args.model_kwargs) if args.model_kwargs else {}
     try:
+        overrides = _model_kwargs(args.model_kwargs)
         source = load_source(args.target, class_names=args.classes.split(",") if args.classes else None,
                              num_classes=args.num_classes, in_chans=args.in_chans, weights=args.weights,
                              task_type="singlelabel" if args.single_label else "multilabel",

@@ -1,6 +1,6 @@
 """What an export starts from: a registered preset (random or given weights) or a training checkpoint.
 
-Checkpoint layout read by :func:`load_checkpoint` (``torch.load`` dict; see ``README_SECTION.md``)::
+Checkpoint layout read by :func:`load_checkpoint` (read with weights only: nothing in the file runs)::
 
     {"state_dict": {...},                     # keys may carry a "model." or "ema.module." prefix (EMA preferred)
      "hyper_parameters": {"model_name" | "model", "model_kwargs" | "model_overrides", "num_classes", "in_chans",
@@ -21,9 +21,11 @@ from typing import Any
 
 import torch
 
+from ..data.errors import first_line
 from ..data.leads import STANDARD_LEADS
 from ..data.preprocess import Preprocess
 from ..models import create_model, list_models
+from ..training.checkpoint_io import CheckpointError, read_checkpoint
 from ..training.thresholds import FIXED_THRESHOLD, Thresholds
 
 __all__ = ["ExportSource", "from_preset", "load_checkpoint", "load_source"]
@@ -83,7 +85,10 @@ def from_preset(name: str, class_names: Sequence[str] | None = None, num_classes
     torch.manual_seed(0)
     model = create_model(name, len(class_names), in_chans, **model_kwargs)
     if weights is not None:
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        try:
+            model.load_state_dict(read_checkpoint(weights, required=()))
+        except RuntimeError as exc:
+            raise CheckpointError(f"weights {weights} do not fit preset {name!r}: {first_line(exc)}") from None
     return ExportSource(model=model.eval(), model_name=name, model_kwargs=dict(model_kwargs),
                         class_names=tuple(class_names), thresholds=default_thresholds(class_names, task_type),
                         sampling_rate=float(sampling_rate), lead_names=_lead_names(in_chans, leads),
@@ -99,13 +104,27 @@ def _model_state(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
 
 
 def load_checkpoint(path: str | Path) -> ExportSource:
-    """An :class:`ExportSource` from a checkpoint in the layout of the module docstring."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    if "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
-        raise ValueError(f"{path}: a checkpoint needs 'state_dict' and 'hyper_parameters'")
+    """An :class:`ExportSource` from a checkpoint in the layout of the module docstring.
+
+    The file is read by :func:`~ecgformer.training.checkpoint_io.read_checkpoint` (weights only); every problem is a
+    :class:`~ecgformer.training.checkpoint_io.CheckpointError` naming the file.
+    """
+    ckpt = read_checkpoint(path, required=("state_dict", "hyper_parameters"))
+    try:
+        return _source_from(ckpt, path)
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {path}: {type(exc).__name__}: {first_line(exc)}") from None
+
+
+def _source_from(ckpt: dict[str, Any], path: str | Path) -> ExportSource:
     hp: dict[str, Any] = dict(ckpt["hyper_parameters"])
     data: dict[str, Any] = dict(ckpt.get("data_config") or hp.get("data_config") or {})
     name = hp.get("model_name", hp.get("model"))
+    if name not in list_models():
+        raise CheckpointError(f"checkpoint {path}: hyper_parameters name model {name!r}, which is not a registered "
+                              "model (`ecgformer list`)")
     kwargs = dict(hp.get("model_kwargs", hp.get("model_overrides")) or {})
     num_classes = int(hp["num_classes"])
     in_chans = int(hp.get("in_chans", 12))
@@ -113,7 +132,7 @@ def load_checkpoint(path: str | Path) -> ExportSource:
                         [f"class_{k}" for k in range(num_classes)])
     task_type = hp.get("task_type") or ("singlelabel" if hp.get("single_label") else "multilabel")
     if task_type not in ("multilabel", "singlelabel"):
-        raise ValueError(f"{path}: task_type must be 'multilabel' or 'singlelabel', got {task_type!r}")
+        raise ValueError(f"task_type must be 'multilabel' or 'singlelabel', got {task_type!r}")
     stored = hp.get("thresholds", ckpt.get("thresholds"))
     thresholds = (Thresholds.from_dict(stored) if stored is not None
                   else default_thresholds(class_names, task_type))

@@ -51,6 +51,7 @@ class _OverrideParser(argparse.ArgumentParser):
 
 def _run(stage: str, args: argparse.Namespace) -> int:
     from . import run
+    from .checkpoint_io import CheckpointError
 
     try:
         config = load_config(args.config, args.overrides)
@@ -58,14 +59,14 @@ def _run(stage: str, args: argparse.Namespace) -> int:
             print(json.dumps(config, indent=2))
             return 0
         if stage == "fit":
-            print(f"best checkpoint: {run.fit(config, args.ckpt)}")
+            print(f"best checkpoint: {run.fit(config, args.ckpt, overwrite=args.overwrite)}")
         elif stage == "validate":
             print(json.dumps(run.validate(config, args.ckpt), indent=2))
         elif stage == "test":
             print(f"report: {run.test(config, args.ckpt)}")
         else:
-            print(f"predictions: {run.predict(config, args.ckpt, args.output)}")
-    except (ConfigError, DataError) as exc:
+            print(f"predictions: {run.predict(config, args.ckpt, args.output, overwrite=args.overwrite)}")
+    except (ConfigError, DataError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -104,10 +105,17 @@ def add_training_parsers(commands: Any, bundle_predict: BundlePredict | None = N
         parser.add_argument("--ckpt", default=None, help="checkpoint: resume (fit) or evaluate (default: "
                             "out_dir/checkpoints/best.ckpt)")
         parser.add_argument("--print-config", action="store_true", help="print the merged config and exit")
+        if stage == "fit":
+            parser.add_argument("--overwrite", action="store_true",
+                                help="delete the checkpoints an earlier run left in out_dir (without it, fit refuses "
+                                     "such an out_dir unless --ckpt resumes it)")
         parser.set_defaults(overrides=[])
         if stage == "predict":
             parser.add_argument("inputs", nargs="*", help="bundle folder and records (bundle prediction)")
-            parser.add_argument("--output", default=None, help="CSV file (default: out_dir/predictions.csv)")
+            parser.add_argument("--output", "--out", default=None,
+                                help="predictions file: CSV (checkpoint prediction; default out_dir/predictions.csv) "
+                                     "or .csv/.json (bundle prediction)")
+            parser.add_argument("--overwrite", action="store_true", help="replace an existing predictions file")
             parser.set_defaults(run=_predict(bundle_predict))
         else:
             parser.set_defaults(run=lambda args, stage=stage: _run(stage, args))

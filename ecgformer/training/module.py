@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -13,6 +14,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
 
 from ..data.cinc2017 import CINC2017_CLASSES
+from ..data.errors import first_line
 from ..losses import create_loss
 from ..metrics import (
     auprc,
@@ -26,6 +28,7 @@ from ..metrics import (
     per_class_f1,
 )
 from ..models import create_model
+from .checkpoint_io import CheckpointError, read_checkpoint
 from .thresholds import FIXED_THRESHOLD, RULES, Thresholds, select_thresholds
 
 __all__ = ["EcgClassifier", "ema_update_fn", "evaluation_metrics", "warmup_cosine"]
@@ -254,6 +257,23 @@ class EcgClassifier(L.LightningModule):
         checkpoint["thresholds"] = None if self.thresholds is None else self.thresholds.to_dict()
         checkpoint["class_names"] = list(self.class_names)
         checkpoint["data_config"] = self.data_config
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path) -> EcgClassifier:
+        """The classifier saved in checkpoint ``path``, read with :func:`~.checkpoint_io.read_checkpoint` (nothing in
+        the file runs; use this rather than Lightning's ``load_from_checkpoint`` for files you did not write).
+
+        Raises :class:`~.checkpoint_io.CheckpointError` naming the file when it cannot be read or does not fit.
+        """
+        checkpoint = read_checkpoint(path, required=("state_dict", "hyper_parameters"))
+        try:
+            module = cls(**checkpoint["hyper_parameters"])
+            module.on_load_checkpoint(checkpoint)
+            module.load_state_dict(checkpoint["state_dict"])
+        except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+            raise CheckpointError(f"checkpoint {path}: does not hold an EcgClassifier this version can rebuild "
+                                  f"({first_line(exc)})") from None
+        return module
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore the thresholds and data configuration stored by :meth:`on_save_checkpoint`."""

@@ -31,6 +31,7 @@ from ..data.augment import Augment
 from ..data.datamodule import EcgDataModule, collate_ecg
 from ..data.preprocess import Preprocess
 from ..data.registry import open_dataset
+from ..tempfiles import atomic_write, remove_stale_temporaries
 from .checkpoint_io import AtomicCheckpointIO
 from .config import ConfigError
 from .module import EcgClassifier
@@ -159,13 +160,37 @@ def resolve_checkpoint(config: dict[str, Any], ckpt_path: str | os.PathLike[str]
     return path
 
 
-def fit(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None = None) -> Path:
-    """Train (resuming from ``ckpt_path`` / ``config["ckpt_path"]`` when given); returns the best checkpoint."""
+def _claim_checkpoint_folder(config: dict[str, Any], resume: str | os.PathLike[str] | None, overwrite: bool) -> None:
+    """Make ``out_dir/checkpoints`` ready for a run: temporaries of killed runs removed; checkpoints of an earlier run
+    kept (:class:`ConfigError`) unless the run resumes (``resume``) or ``overwrite`` asks to delete them."""
+    folder = Path(config["out_dir"]) / "checkpoints"
+    remove_stale_temporaries(folder)
+    if resume is not None:
+        if not Path(resume).is_file():
+            raise ConfigError(f"checkpoint {str(resume)!r} to resume from not found")
+        return
+    existing = sorted(folder.glob("*.ckpt")) if folder.is_dir() else []
+    if existing and not overwrite:
+        names = ", ".join(path.name for path in existing)
+        raise ConfigError(f"out_dir {config['out_dir']} already holds checkpoints ({names}) of an earlier run: resume "
+                          f"it with --ckpt {folder / 'last.ckpt'}, replace it with --overwrite, or choose another "
+                          "out_dir")
+    for path in existing:
+        path.unlink()
+
+
+def fit(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None = None, overwrite: bool = False) -> Path:
+    """Train (resuming from ``ckpt_path`` / ``config["ckpt_path"]`` when given); returns the best checkpoint.
+
+    An ``out_dir`` that already holds checkpoints is refused unless the run resumes or ``overwrite`` is set (then
+    they are deleted first, so a later ``test`` cannot pick up the earlier run's ``best.ckpt``).
+    """
+    resume = ckpt_path or config["ckpt_path"]
+    _claim_checkpoint_folder(config, resume, overwrite)
     L.seed_everything(int(config["seed"]), workers=True)
     datamodule = build_datamodule(config)
     module = build_module(config, datamodule)
     trainer = build_trainer(config, "fit")
-    resume = ckpt_path or config["ckpt_path"]
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     return Path(best or Path(config["out_dir"]) / "checkpoints" / "last.ckpt")
@@ -175,7 +200,7 @@ def _restore(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None) -
     L.seed_everything(int(config["seed"]), workers=True)
     path = resolve_checkpoint(config, ckpt_path)
     datamodule = build_datamodule(config)
-    module = EcgClassifier.load_from_checkpoint(path, map_location="cpu")
+    module = EcgClassifier.from_checkpoint(path)
     if list(module.class_names) != datamodule.classes:
         raise ConfigError(f"checkpoint {path} was trained on classes {list(module.class_names)}, "
                           f"the configured data has {datamodule.classes}")
@@ -207,9 +232,12 @@ def test(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None = None
 
 
 def predict(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None = None,
-            output: str | os.PathLike[str] | None = None) -> Path:
+            output: str | os.PathLike[str] | None = None, overwrite: bool = False) -> Path:
     """Probabilities and decisions of a checkpoint for ``data.predict_split``, written as CSV to ``output``
-    (default ``out_dir/predictions.csv``); returns the file."""
+    (default ``out_dir/predictions.csv``; an existing file is kept unless ``overwrite``); returns the file."""
+    path = Path(output or Path(config["out_dir"]) / "predictions.csv")
+    if path.exists() and not overwrite:
+        raise ConfigError(f"predictions file {path} exists; pass --overwrite to replace it")
     datamodule, module = _restore(config, ckpt_path)
     loader = DataLoader(datamodule.datasets["predict"], batch_size=datamodule.batch_size, shuffle=False,
                         num_workers=datamodule.num_workers, collate_fn=collate_ecg)
@@ -221,7 +249,6 @@ def predict(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None = N
     table: dict[str, Any] = {"record_id": [datamodule.source.record_ids[i] for i in index]}
     table.update({f"prob_{c}": prob[:, k] for k, c in enumerate(module.class_names)})
     table.update({f"pred_{c}": decision[:, k].astype(np.int64) for k, c in enumerate(module.class_names)})
-    path = Path(output or Path(config["out_dir"]) / "predictions.csv")
     path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(table).to_csv(path, index=False, float_format="%.6f")
-    return path
+    text = pd.DataFrame(table).to_csv(index=False, float_format="%.6f")
+    return atomic_write(path, lambda handle: handle.write(text.encode()), overwrite=overwrite)
