@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
@@ -20,7 +19,8 @@ from ..data.errors import RecordError
 from ..data.leads import STANDARD_LEADS
 from ..data.synthetic import synthesize_ecg
 from ..data.wfdb_io import load_wfdb_record, read_header
-from ..inference.bundle import FORMAT_VERSION, BundleSpec, InputError, sha256_file
+from ..inference.bundle import FORMAT_VERSION, BundleSpec, InputError, read_bundle_json, sha256_file
+from ..tempfiles import remove_stale_temporaries, temporary_path
 from .formats import FILE_NAMES, FORMATS, INPUT_NAME, OPSET, load_runner, write_model
 from .source import ExportSource
 
@@ -121,7 +121,8 @@ def check_parity(model: torch.nn.Module, path: Path, fmt: str, inputs: np.ndarra
         except Exception as exc:  # a shape guard of the exported graph, an onnxruntime error ...
             raise ParityError(f"{fmt} export fails on {x.shape[0]} x {x.shape[-1]} inputs (figures so far: {diffs}): "
                               f"{type(exc).__name__}: {exc}") from exc
-        diffs[key] = max(diffs.get(key, 0.0), float(np.abs(got - expected).max()))
+        diff = float(np.abs(got - expected).max())
+        diffs[key] = max(diffs.get(key, 0.0), diff if np.isfinite(diff) else float("inf"))  # NaN fails, not passes
     if max(diffs.values()) > tolerance:
         raise ParityError(f"{fmt} export differs from the eager model: max abs logit difference per length "
                           f"{diffs} exceeds {tolerance:g}")
@@ -142,13 +143,18 @@ def export_bundle(source: ExportSource, out: str | Path, formats: Sequence[str] 
         raise ValueError(f"formats must be a non-empty subset of {FORMATS}, got {list(formats)}")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
+    if out.exists() and not (out / "model.json").is_file():
+        raise FileExistsError(f"{out} exists and is not an export bundle (no model.json); --overwrite only replaces "
+                              "bundles, so choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = bundle_json(source, **policy)
     spec = BundleSpec.from_json(meta)
     model = source.model.eval()
     inputs, origin = parity_inputs(spec)
     lengths = parity_lengths(spec)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    remove_stale_temporaries(out.parent)
+    staging = temporary_path(out)
+    staging.mkdir()
     try:
         for fmt in dict.fromkeys(formats):
             path = write_model(model, torch.from_numpy(inputs[:2]), fmt, staging)
@@ -157,7 +163,8 @@ def export_bundle(source: ExportSource, out: str | Path, formats: Sequence[str] 
                                   **({"opset": OPSET} if fmt == "onnx" else {})}
             meta["parity"][fmt] = {"inputs": origin, "batch": int(inputs.shape[0]), "lengths": list(lengths),
                                    "max_abs_logit_diff": diffs, "tolerance": tolerance}
-        (staging / "model.json").write_text(json.dumps(meta, indent=2))
+        (staging / "model.json").write_text(json.dumps(meta, indent=2, allow_nan=False))
+        read_bundle_json(staging)  # the predictor's checks: schema and cross-checks
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)

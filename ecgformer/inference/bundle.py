@@ -9,6 +9,11 @@ crop/pad length in samples, ``min_length``: shorter records are refused, ``pad``
 (``mean`` | ``max`` of window probabilities) for longer records), ``preprocess`` (``Preprocess.to_dict()``),
 ``files`` (per format: ``path``, ``sha256``, ``opset`` for ONNX, ``input_name``), ``parity`` (per format: the
 lengths, batch, record source and max abs logit difference measured at export).
+
+:func:`read_bundle_json` checks the file against the JSON Schema shipped with the package (``model.schema.json``),
+then :func:`check_bundle_json` cross-checks what one key cannot say alone (class names and thresholds of the same
+classes, leads as many as the model's inputs, ``min_length <= length``, preprocessing valid at the bundle's rate,
+model files confined to the bundle folder). Every error is one line naming the key and what it must hold.
 """
 
 from __future__ import annotations
@@ -21,12 +26,15 @@ from typing import Any
 
 import numpy as np
 
+from ..data.leads import normalize_lead_name
 from ..data.preprocess import Preprocess, resample, select_leads, sliding_windows
+from ..data.wfdb_io import flat_leads
+from .schema import schema_errors
 
-__all__ = ["FORMAT_VERSION", "BundleError", "BundleSpec", "InputError", "read_bundle_json", "sha256_file"]
+__all__ = ["FORMAT_VERSION", "BundleError", "BundleSpec", "InputError", "bundle_file", "check_bundle_json",
+           "read_bundle_json", "sha256_file"]
 
 FORMAT_VERSION = 1
-FLAT_PEAK_TO_PEAK_MV = 1e-3  # a lead whose samples span less than 1 µV carries no ECG
 
 
 class BundleError(ValueError):
@@ -47,14 +55,93 @@ def sha256_file(path: str | Path) -> str:
 
 
 def read_bundle_json(folder: str | Path) -> dict[str, Any]:
-    """The parsed ``model.json`` of a bundle folder."""
+    """The ``model.json`` of a bundle folder, valid against the package's schema and :func:`check_bundle_json`.
+
+    Raises :class:`BundleError` (one line naming the file and the key) for a missing or unparsable file, a
+    violation of the schema, or a failed cross-check.
+    """
     path = Path(folder) / "model.json"
+    if not Path(folder).is_dir():
+        raise BundleError(f"{folder} is not an export bundle folder")
     if not path.is_file():
         raise BundleError(f"{folder} is not an export bundle (no model.json)")
-    meta = json.loads(path.read_text())
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"{path}: format_version {meta.get('format_version')!r}, this reader knows {FORMAT_VERSION}")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BundleError(f"{path}: not readable JSON ({exc})") from None
+    if isinstance(meta, dict) and meta.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"{path}: format_version {meta.get('format_version')!r}, this reader knows {FORMAT_VERSION}; "
+                          "re-export the bundle with this version")
+    errors = schema_errors(meta)
+    if errors:
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise BundleError(f"{path}: {errors[0]}{more}")
+    try:
+        check_bundle_json(meta)
+    except BundleError as exc:
+        raise BundleError(f"{path}: {exc}") from None
     return meta
+
+
+def check_bundle_json(meta: dict[str, Any]) -> None:
+    """Cross-checks of a schema-valid ``model.json``; :class:`BundleError` naming the key and the fix."""
+    classes, leads = meta["class_names"], meta["lead_names"]
+    model, thresholds, policy = meta["model"], meta["thresholds"], meta["input"]
+    if model["num_classes"] != len(classes):
+        raise BundleError(f"class_names: {len(classes)} names for a model with {model['num_classes']} outputs "
+                          "(model.num_classes); list one name per output, in output order")
+    if thresholds["class_names"] != classes:
+        raise BundleError("thresholds.class_names: differ from class_names; thresholds must be listed for the "
+                          "bundle's classes in the same order")
+    values = thresholds["values"]
+    if (values is None) != (thresholds["rule"] == "argmax"):
+        raise BundleError(f"thresholds.values: must be null exactly when thresholds.rule is argmax (rule "
+                          f"{thresholds['rule']!r}, values {'null' if values is None else 'a list'})")
+    if (meta["task_type"] == "singlelabel") != (thresholds["rule"] == "argmax"):
+        raise BundleError(f"thresholds.rule: {thresholds['rule']!r} does not fit task_type {meta['task_type']!r}; "
+                          "single-label bundles decide by argmax, multi-label bundles by per-class thresholds")
+    if values is not None and len(values) != len(classes):
+        raise BundleError(f"thresholds.values: {len(values)} thresholds for {len(classes)} classes; give one per class")
+    if model["in_chans"] != len(leads):
+        raise BundleError(f"lead_names: {len(leads)} names for a model with {model['in_chans']} input channels "
+                          "(model.in_chans); list one lead per input channel, in input order")
+    canonical = [normalize_lead_name(name) for name in leads]
+    if None in canonical:
+        unknown = leads[canonical.index(None)]
+        raise BundleError(f"lead_names: {unknown!r} is not a known lead name (I, II, ..., V6, MLII, ECG)")
+    if len(set(canonical)) != len(canonical):
+        raise BundleError(f"lead_names: {leads} name the same lead twice; list each input lead once")
+    if policy["min_length"] > policy["length"]:
+        raise BundleError(f"input.min_length: {policy['min_length']} exceeds input.length {policy['length']}")
+    try:
+        preprocess = Preprocess.from_dict(meta["preprocess"])
+        preprocess.check_rate(meta["sampling_rate"])
+    except (ValueError, KeyError) as exc:
+        raise BundleError(str(exc)) from None
+    if preprocess.fs is not None and preprocess.fs != meta["sampling_rate"]:
+        raise BundleError(f"preprocess.fs: {preprocess.fs:g} Hz, but records are resampled to sampling_rate "
+                          f"{meta['sampling_rate']:g} Hz first; set it to null or to sampling_rate")
+    if preprocess.leads is not None and list(preprocess.leads) != canonical:
+        raise BundleError("preprocess.leads: differ from lead_names; set it to null or to lead_names")
+
+
+def bundle_file(folder: str | Path, meta: dict[str, Any], fmt: str, verify: bool = True) -> Path:
+    """The model file of format ``fmt`` (``files.<fmt>.path``), which must be a regular file inside ``folder``
+    (no link or ``..`` leading out of it) whose sha256 is ``files.<fmt>.sha256`` (checked when ``verify``)."""
+    entry = meta["files"].get(fmt)
+    if entry is None:
+        raise BundleError(f"files: the bundle has no {fmt} model (formats: {', '.join(meta['files'])}); "
+                          f"export with --format {fmt}")
+    root = Path(folder).resolve()
+    path = (root / entry["path"]).resolve()
+    if path.parent != root:
+        raise BundleError(f"files.{fmt}.path: {entry['path']!r} leads outside the bundle folder; name a file in it")
+    if not path.is_file():
+        raise BundleError(f"files.{fmt}.path: {entry['path']!r} is not a file in {folder}")
+    if verify and sha256_file(path) != entry["sha256"]:
+        raise BundleError(f"files.{fmt}.sha256: differs from the sha256 of {path.name} (a corrupted or replaced "
+                          "model file); re-export the bundle")
+    return path
 
 
 @dataclass(frozen=True)
@@ -74,11 +161,9 @@ class BundleSpec:
 
     @classmethod
     def from_json(cls, meta: dict[str, Any]) -> BundleSpec:
-        """From the ``model.json`` dict."""
+        """From a ``model.json`` dict that passed :func:`read_bundle_json`'s checks."""
         policy = meta["input"]
         values = meta["thresholds"]["values"]
-        if policy["aggregation"] not in ("mean", "max"):
-            raise BundleError(f"unknown window aggregation {policy['aggregation']!r}")
         return cls(class_names=tuple(meta["class_names"]), task_type=meta["task_type"],
                    threshold_values=None if values is None else tuple(float(v) for v in values),
                    sampling_rate=float(meta["sampling_rate"]), lead_names=tuple(meta["lead_names"]),
@@ -89,8 +174,11 @@ class BundleSpec:
     def prepare(self, signal: np.ndarray, fs: float, leads: tuple[str, ...] | list[str]) -> np.ndarray:
         """Check, reorder, resample and preprocess a ``(leads, T)`` mV record into ``(n_windows, leads, length)``.
 
-        Raises :class:`InputError` (missing leads, NaN, flat-line leads, too short) with the status text.
+        Raises :class:`InputError` (missing leads, NaN, flat-line leads, a rate that cannot be resampled, too
+        short) with the status text.
         """
+        if not (isinstance(fs, (int, float, np.number)) and np.isfinite(fs) and fs > 0):
+            raise InputError(f"bad sampling rate: {fs!r} Hz is not a finite rate above 0")
         signal = np.asarray(signal, dtype=np.float32)
         if signal.ndim != 2 or signal.shape[0] != len(leads):
             raise InputError(f"expected a (leads, samples) array with {len(leads)} rows, got shape {signal.shape}")
@@ -102,11 +190,14 @@ class BundleSpec:
             raise InputError(f"bad lead names: {exc}") from None
         if not np.isfinite(x).all():
             raise InputError(f"NaN/invalid samples: {int((~np.isfinite(x)).sum())}")
-        flat = [name for name, row in zip(self.lead_names, x) if np.ptp(row) < FLAT_PEAK_TO_PEAK_MV]
+        flat = flat_leads(x, self.lead_names)
         if flat:
             raise InputError(f"flat-line leads: {', '.join(flat)}")
         if fs != self.sampling_rate:
-            x = resample(x, fs, self.sampling_rate)
+            try:
+                x = resample(x, fs, self.sampling_rate)
+            except ValueError as exc:
+                raise InputError(f"bad sampling rate: {exc}") from None
         if x.shape[-1] < self.min_length:
             raise InputError(f"too short: {x.shape[-1] / self.sampling_rate:.2f} s, the model needs at least "
                              f"{self.min_length / self.sampling_rate:.2f} s")
