@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -110,9 +111,11 @@ class EcgDataModule(L.LightningDataModule):
 
     ``source`` is a source or a zero-argument factory (built in :meth:`setup`). With ``cache``
     (``True`` for the default folder, or a folder) the preprocessed records come from a
-    :class:`RecordCache`; otherwise ``preprocess`` runs per item. ``length_s`` fixes the input
-    length (random crops for training, ``eval_crop`` for evaluation); ``None`` keeps native
-    lengths and pads per batch. ``splits`` maps stage -> split (a name or fold list) of the source.
+    :class:`RecordCache`; otherwise ``preprocess`` runs per item. A dataset normalisation
+    (``Preprocess(normalize="global" | "lead")``) is fitted on the ``train`` split in :meth:`setup` unless the
+    preprocess already carries statistics; :attr:`preprocess` then holds them (checkpoints and bundles store it).
+    ``length_s`` fixes the input length (random crops for training, ``eval_crop`` for evaluation); ``None`` keeps
+    native lengths and pads per batch. ``splits`` maps stage -> split (a name or fold list) of the source.
     """
 
     def __init__(self, source: LabelledSource | Callable[[], LabelledSource], *, preprocess: Preprocess | None = None,
@@ -142,15 +145,35 @@ class EcgDataModule(L.LightningDataModule):
                     raise DataError(f"{source.name}: {exc}") from None
         if self.cache:
             folder = None if self.cache is True else Path(self.cache)
-            return RecordCache.open_or_build(source, self.preprocess, folder)
+            chain = self.preprocess
+            if chain is not None and chain.fitted_on_data:  # the cache holds the chain's output before scaling
+                chain = chain.without_statistics(normalize="none")
+            return RecordCache.open_or_build(source, chain, folder)
         return source
+
+    def _fit_statistics(self, source: LabelledSource) -> None:
+        """Fit a dataset normalisation's statistics on the training split (once; kept when already set)."""
+        pre = self.preprocess
+        if pre is None or not pre.fitted_on_data or pre.mean is not None:
+            return
+        if "train" not in self.splits:
+            raise DataError(f"preprocess.normalize={pre.normalize!r} needs statistics: give a training split or a "
+                            "Preprocess with mean and std (the checkpoint's)")
+        fitter = Preprocess(normalize=pre.normalize) if self.cache else pre  # a cache holds the chain's output
+        records = (source.load(int(i)) for i in source.split(self.splits["train"]))
+        fitted = fitter.fit((record.signal, record.fs, record.leads) for record in records)
+        self.preprocess = replace(pre, mean=fitted.mean, std=fitted.std)
 
     def setup(self, stage: str | None = None) -> None:
         """Build the source (and cache) once, then one dataset per configured split."""
         if self.source is None:
             self.source = self._resolve_source()
         source = self.source
-        per_item = None if self.cache else self.preprocess
+        self._fit_statistics(source)
+        per_item = self.preprocess
+        if self.cache and per_item is not None:  # cached records are preprocessed but for a dataset scaling
+            per_item = (Preprocess(normalize=per_item.normalize, mean=per_item.mean, std=per_item.std)
+                        if per_item.fitted_on_data else None)
         fs = self.output_fs
         length = None if self.length_s is None else int(round(self.length_s * fs))
         stride = None if self.eval_stride_s is None else int(round(self.eval_stride_s * fs))

@@ -7,8 +7,8 @@ export bundles.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -19,10 +19,14 @@ from .leads import lead_indices, resolve_leads
 
 __all__ = [
     "resample", "bandpass", "notch", "remove_baseline", "normalize", "select_leads", "fixed_length",
-    "sliding_windows", "Preprocess",
+    "sliding_windows", "Preprocess", "NORMALIZATIONS", "DATASET_NORMALIZATIONS", "RECORD_NORMALIZATIONS",
 ]
 
 CropMode = Literal["random", "center", "start"]
+#: Per-record normalisations (``normalize``) and the dataset ones that need fitted statistics (``Preprocess.fit``).
+RECORD_NORMALIZATIONS: tuple[str, ...] = ("none", "zscore", "minmax")
+DATASET_NORMALIZATIONS: tuple[str, ...] = ("global", "lead")
+NORMALIZATIONS: tuple[str, ...] = RECORD_NORMALIZATIONS + DATASET_NORMALIZATIONS
 
 
 def _positive(value: object) -> bool:
@@ -183,7 +187,14 @@ def sliding_windows(x: np.ndarray, length: int, stride: int | None = None) -> np
 class Preprocess:
     """A deterministic preprocessing chain: lead selection, resampling, baseline removal,
     band-pass, notch, normalisation (in that order). Plain fields, so it round-trips through
-    :meth:`to_dict` / :meth:`from_dict` (cache keys, export bundles)."""
+    :meth:`to_dict` / :meth:`from_dict` (cache keys, checkpoints, export bundles).
+
+    ``normalize``: ``"none"`` (millivolts), ``"zscore"`` / ``"minmax"`` (per record and lead), or a dataset-level
+    standardisation whose statistics are fitted once on the training split (:meth:`fit`) and then travel with the
+    chain: ``"global"`` (one mean and standard deviation over every lead and sample, as the PTB-XL benchmark's
+    scaler) or ``"lead"`` (one per lead). Unlike the per-record z-score, both keep the amplitude differences
+    between records that voltage criteria (e.g. hypertrophy) rest on.
+    """
 
     fs: float | None = None
     leads: tuple[str, ...] | None = None
@@ -191,6 +202,8 @@ class Preprocess:
     bandpass: tuple[float | None, float | None] | None = None
     notch: float | None = None
     normalize: str = "none"
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.leads is not None:
@@ -200,8 +213,9 @@ class Preprocess:
             raise ValueError(f"preprocess.fs: {self.fs!r} is not a finite rate above 0 Hz")
         if self.baseline not in (None, "median", "highpass"):
             raise ValueError(f"preprocess.baseline: {self.baseline!r} is not one of median, highpass or null")
-        if self.normalize not in ("none", "zscore", "minmax"):
-            raise ValueError(f"preprocess.normalize: {self.normalize!r} is not one of none, zscore, minmax")
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"preprocess.normalize: {self.normalize!r} is not one of {', '.join(NORMALIZATIONS)}")
+        self._check_statistics()
         if self.notch is not None and not _positive(self.notch):
             raise ValueError(f"preprocess.notch: {self.notch!r} is not a finite frequency above 0 Hz (or null)")
         if self.bandpass is not None:
@@ -215,6 +229,56 @@ class Preprocess:
             if low is not None and high is not None and not low < high:
                 raise ValueError(f"preprocess.bandpass: low cut-off {low:g} Hz is not below high cut-off {high:g} Hz; "
                                  "write [low, high]")
+
+    @property
+    def fitted_on_data(self) -> bool:
+        """Whether the normalisation needs statistics fitted on training data (``"global"`` or ``"lead"``)."""
+        return self.normalize in DATASET_NORMALIZATIONS
+
+    def _check_statistics(self) -> None:
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("preprocess.mean and preprocess.std: give both or neither")
+        if self.mean is None:
+            return
+        if not self.fitted_on_data:
+            raise ValueError(f"preprocess.mean/std: only the dataset normalisations ({', '.join(DATASET_NORMALIZATIONS)})"
+                             f" use fitted statistics, normalize is {self.normalize!r}")
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        if len(self.mean) != len(self.std) or not self.mean or (self.normalize == "global" and len(self.mean) != 1):
+            raise ValueError(f"preprocess.mean/std: {len(self.mean)} and {len(self.std)} values; normalize "
+                             f"{self.normalize!r} needs {'one each' if self.normalize == 'global' else 'one per lead'}")
+        if not all(np.isfinite(self.mean)) or not all(_positive(v) for v in self.std):
+            raise ValueError("preprocess.mean/std: means must be finite and standard deviations finite and above 0")
+
+    def fit(self, signals: Iterable[tuple[np.ndarray, float, Sequence[str] | None]]) -> Preprocess:
+        """This chain with the dataset normalisation's statistics fitted on ``signals`` (``(x, fs, leads)`` triples,
+        the training split's records as loaded). Every sample of every record weighs the same; the statistics are
+        accumulated in float64. Chains without a dataset normalisation are returned unchanged."""
+        if not self.fitted_on_data:
+            return self
+        chain = self.without_statistics(normalize="none")
+        count, total, squares = 0, None, None
+        for x, fs, leads in signals:
+            y, _ = chain(x, fs, leads)
+            y = np.asarray(y, dtype=np.float64)
+            if self.normalize == "global":
+                y = y.reshape(1, -1)
+            sums, sums2 = y.sum(axis=-1), np.square(y).sum(axis=-1)
+            total = sums if total is None else total + sums
+            squares = sums2 if squares is None else squares + sums2
+            count += y.shape[-1]
+        if total is None or squares is None or count == 0:
+            raise ValueError(f"preprocess.normalize={self.normalize!r}: no training samples to fit the statistics on")
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
+        if not (std > 0).all():
+            raise ValueError(f"preprocess.normalize={self.normalize!r}: a lead is constant over the training split")
+        return replace(self, mean=tuple(mean.tolist()), std=tuple(std.tolist()))
+
+    def without_statistics(self, normalize: str | None = None) -> Preprocess:
+        """This chain without fitted statistics (and with ``normalize`` replaced when given)."""
+        return replace(self, normalize=self.normalize if normalize is None else normalize, mean=None, std=None)
 
     def check_rate(self, fs: float) -> None:
         """``ValueError`` naming the key when a filter cannot act on a signal arriving at ``fs`` Hz (resampled to
@@ -243,7 +307,16 @@ class Preprocess:
             x = bandpass(x, fs, *self.bandpass)
         if self.notch:
             x = notch(x, fs, self.notch)
-        return normalize(x, self.normalize), fs  # type: ignore[arg-type]
+        if not self.fitted_on_data:
+            return normalize(x, self.normalize), fs  # type: ignore[arg-type]
+        if self.mean is None or self.std is None:
+            raise ValueError(f"preprocess.normalize={self.normalize!r} needs statistics fitted on the training split "
+                             "(Preprocess.fit); none are set")
+        if self.normalize == "lead" and len(self.mean) != x.shape[0]:
+            raise ValueError(f"preprocess.mean/std: {len(self.mean)} leads fitted, the signal has {x.shape[0]}")
+        mean = np.asarray(self.mean, dtype=np.float32)[:, None]
+        std = np.asarray(self.std, dtype=np.float32)[:, None]
+        return ((_as_float32(x) - mean) / std).astype(np.float32), fs
 
     def output_leads(self, leads: Sequence[str]) -> tuple[str, ...]:
         """Lead names of the output for an input with rows ``leads``."""
@@ -254,6 +327,8 @@ class Preprocess:
         out = asdict(self)
         out["leads"] = list(self.leads) if self.leads is not None else None
         out["bandpass"] = list(self.bandpass) if self.bandpass is not None else None
+        out["mean"] = list(self.mean) if self.mean is not None else None
+        out["std"] = list(self.std) if self.std is not None else None
         return out
 
     @classmethod

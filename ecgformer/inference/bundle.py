@@ -123,6 +123,12 @@ def check_bundle_json(meta: dict[str, Any]) -> None:
                           f"{meta['sampling_rate']:g} Hz first; set it to null or to sampling_rate")
     if preprocess.leads is not None and list(preprocess.leads) != canonical:
         raise BundleError("preprocess.leads: differ from lead_names; set it to null or to lead_names")
+    if preprocess.fitted_on_data and preprocess.mean is None:
+        raise BundleError(f"preprocess.mean/std: normalize {preprocess.normalize!r} needs the statistics fitted on the "
+                          "training split; re-export from the checkpoint that holds them")
+    if preprocess.normalize == "lead" and preprocess.mean is not None and len(preprocess.mean) != len(leads):
+        raise BundleError(f"preprocess.mean/std: {len(preprocess.mean)} per-lead values for {len(leads)} lead_names; "
+                          "give one per lead")
 
 
 def bundle_file(folder: str | Path, meta: dict[str, Any], fmt: str, verify: bool = True) -> Path:

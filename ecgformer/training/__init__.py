@@ -32,13 +32,16 @@ __all__ = [
            "test",
            "validate",
            "warmup_cosine",
+           "one_cycle",
+           "distillation_loss",
            "write_report",
 ]
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), {
     "AtomicCheckpointIO": "checkpoint_io", "atomic_torch_save": "checkpoint_io",
     "DEFAULTS": "config", "ConfigError": "config", "apply_overrides": "config", "load_config": "config",
-    "EcgClassifier": "module", "ema_update_fn": "module", "evaluation_metrics": "module", "warmup_cosine": "module",
+    **dict.fromkeys(("EcgClassifier", "ema_update_fn", "evaluation_metrics", "warmup_cosine", "one_cycle",
+                     "distillation_loss"), "module"),
     "PER_CLASS_COLUMNS": "report", "REPORT_FILES": "report", "write_report": "report",
     **dict.fromkeys(("build_datamodule", "build_module", "build_trainer", "fit", "predict", "resolve_checkpoint",
                      "test", "validate"), "run"),

@@ -37,16 +37,17 @@ DEFAULTS: dict[str, Any] = {
     "model": {"name": "ecgformer_t", "overrides": {}},
     "loss": {"name": "bce", "pos_weight": False, "kwargs": {}},
     "module": {"lr": 1e-3, "weight_decay": 0.05, "warmup_fraction": 0.05, "min_lr_ratio": 0.01, "ema_decay": None,
-               "ema_warmup": True, "aux_weight": 0.01, "single_label": False, "threshold_rule": None},
+               "ema_warmup": True, "aux_weight": 0.01, "single_label": False, "threshold_rule": None,
+               "schedule": "cosine", "distill": None},
     "trainer": {"max_epochs": 30, "accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": "32-true",
                 "gradient_clip_val": 1.0, "deterministic": True, "log_every_n_steps": 10,
                 "enable_progress_bar": True, "num_sanity_val_steps": 0},
     "checkpoint": {"monitor": "val/auroc_macro", "mode": "max"},
-    "early_stopping": {"monitor": "val/auroc_macro", "mode": "max", "patience": 10},
+    "early_stopping": {"monitor": "val/auroc_macro", "mode": "max", "patience": 10, "min_val_records": 1000},
 }
 _OPEN_SECTIONS = {"trainer", "early_stopping"}          # keys passed through to Lightning
 _OPEN_KEYS = {("data", "options"), ("data", "preprocess"), ("data", "splits"), ("model", "overrides"),
-              ("loss", "kwargs")}                       # free-form mappings inside checked sections
+              ("loss", "kwargs"), ("module", "distill")}                       # free-form mappings inside checked sections
 
 
 class _Loader(yaml.SafeLoader):
@@ -200,6 +201,7 @@ def _accepted() -> dict[str, _Accepts]:
     from ..data.registry import DATASETS
     from ..losses import LOSSES
     from ..models import list_models
+    from .module import SCHEDULES
     from .thresholds import RULES
 
     mapping = _kind((Mapping,), "a mapping", optional=True)
@@ -222,12 +224,14 @@ def _accepted() -> dict[str, _Accepts]:
         "module.warmup_fraction": _number(0, 1, high_open=True), "module.min_lr_ratio": _number(0, 1),
         "module.ema_decay": _number(0, 1, low_open=True, high_open=True, optional=True),
         "module.ema_warmup": flag, "module.aux_weight": _number(0), "module.single_label": flag,
-        "module.threshold_rule": _one_of(RULES, optional=True),
+        "module.threshold_rule": _one_of(RULES, optional=True), "module.schedule": _one_of(SCHEDULES),
+        "module.distill": mapping,
         "trainer.max_epochs": _number(1, integer=True, extra=(-1,)),
         "trainer.gradient_clip_val": _number(0, optional=True),
         "trainer.log_every_n_steps": _number(1, integer=True),
         "checkpoint.monitor": _text(), "checkpoint.mode": _one_of(("min", "max")),
         "early_stopping": mapping, "early_stopping.patience": _number(0, integer=True),
+        "early_stopping.min_val_records": _number(0, integer=True),
         "early_stopping.mode": _one_of(("min", "max")), "early_stopping.monitor": _text(),
     }
 

@@ -31,7 +31,11 @@ from ..models import create_model
 from .checkpoint_io import CheckpointError, read_checkpoint
 from .thresholds import FIXED_THRESHOLD, RULES, Thresholds, select_thresholds
 
-__all__ = ["EcgClassifier", "ema_update_fn", "evaluation_metrics", "warmup_cosine"]
+__all__ = ["SCHEDULES", "EcgClassifier", "distillation_loss", "ema_update_fn", "evaluation_metrics", "one_cycle",
+           "warmup_cosine"]
+
+#: Learning-rate schedules of ``EcgClassifier(schedule=...)``.
+SCHEDULES: tuple[str, ...] = ("cosine", "onecycle")
 
 
 def warmup_cosine(step: int, total_steps: int, warmup_steps: int, min_lr_ratio: float = 0.0) -> float:
@@ -41,6 +45,38 @@ def warmup_cosine(step: int, total_steps: int, warmup_steps: int, min_lr_ratio: 
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
     return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def one_cycle(step: int, total_steps: int, rise_fraction: float = 0.3, start_ratio: float = 1 / 25,
+              end_ratio: float = 1 / 25 / 1e4) -> float:
+    """Learning-rate factor at ``step`` of the one-cycle policy (Smith and Topin 2019; fastai's ``fit_one_cycle``,
+    which the PTB-XL benchmark trains with): a cosine rise from ``start_ratio`` to 1 over ``rise_fraction`` of the
+    steps, then a cosine decay to ``end_ratio``. Defaults are PyTorch's ``OneCycleLR`` (``pct_start=0.3``,
+    ``div_factor=25``, ``final_div_factor=1e4``), whose phase boundaries it follows."""
+    rise_end = float(rise_fraction * total_steps) - 1
+    fall_end = float(total_steps - 1)
+
+    def anneal(start: float, end: float, pct: float) -> float:
+        return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+
+    if step <= rise_end:
+        return anneal(start_ratio, 1.0, step / rise_end if rise_end > 0 else 1.0)
+    span = fall_end - rise_end
+    return anneal(1.0, end_ratio, min(1.0, (step - rise_end) / span) if span > 0 else 1.0)
+
+
+def distillation_loss(student: Tensor, teacher: Tensor, single_label: bool, temperature: float = 1.0) -> Tensor:
+    """Soft-target distillation (Hinton et al. 2015; DeiT's soft variant): the student's logits against the teacher's
+    probabilities at ``temperature``, times ``temperature ** 2`` so the gradient scale does not depend on it.
+    Multi-label: binary cross-entropy per class with the teacher's sigmoid as targets; single-label: KL divergence
+    to the teacher's soft-max. Both are 0 gradient-wise when the student reproduces the teacher."""
+    student, teacher = student.float() / temperature, teacher.float().detach() / temperature
+    if single_label:
+        loss = torch.nn.functional.kl_div(student.log_softmax(dim=1), teacher.log_softmax(dim=1), log_target=True,
+                                          reduction="batchmean")
+    else:
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(student, teacher.sigmoid())
+    return loss * temperature ** 2
 
 
 def ema_update_fn(decay: float, warmup: bool = True) -> Callable[[list[Tensor], list[Tensor], Tensor], None]:
@@ -99,8 +135,14 @@ class EcgClassifier(L.LightningModule):
     """Trains ``create_model(model, num_classes, in_chans, **model_overrides)`` with
     ``create_loss(loss, **loss_kwargs)`` (plus ``aux_weight * model.auxiliary_loss()``).
 
-    AdamW (no weight decay on biases and norms) with linear warm-up over ``warmup_fraction`` of the
-    steps and a cosine decay; with ``ema_decay`` an exponential moving average of the weights (its decay
+    AdamW (no weight decay on biases and norms) stepped per batch by ``schedule``: ``"cosine"``, a linear warm-up
+    over ``warmup_fraction`` of the steps and a cosine decay to ``min_lr_ratio * lr``; or ``"onecycle"``
+    (:func:`one_cycle`: a cosine rise from ``lr / 25`` to ``lr`` over ``warmup_fraction`` of the steps, then a cosine
+    decay to ``min_lr_ratio * lr``). ``distill`` (``{"teacher": checkpoint, "weight": 0.5, "temperature": 1.0}``)
+    adds :func:`distillation_loss` against a trained classifier's outputs on the same batch, weighted ``weight``
+    against ``1 - weight`` for the labels (the teacher must have been trained on the same preprocessing; it is
+    loaded when training starts, not stored in checkpoints). With ``ema_decay`` an exponential moving average of
+    the weights (its decay
     warmed up as in :func:`ema_update_fn` unless ``ema_warmup`` is off) is kept and used for validation,
     testing and prediction. ``single_label`` tasks use soft-max probabilities
     and arg-max decisions, multi-label tasks sigmoid probabilities and per-class thresholds chosen by
@@ -113,9 +155,20 @@ class EcgClassifier(L.LightningModule):
                  loss_kwargs: dict[str, Any] | None = None, lr: float = 1e-3, weight_decay: float = 0.05,
                  warmup_fraction: float = 0.05, min_lr_ratio: float = 0.01, ema_decay: float | None = None,
                  ema_warmup: bool = True, aux_weight: float = 0.01, single_label: bool = False,
-                 threshold_rule: str | None = None,
+                 threshold_rule: str | None = None, schedule: str = "cosine", distill: dict[str, Any] | None = None,
                  class_names: Sequence[str] | None = None, data_config: dict[str, Any] | None = None) -> None:
         super().__init__()
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        distill = dict(distill) if distill else None
+        if distill is not None:
+            unknown = set(distill) - {"teacher", "weight", "temperature"}
+            if unknown or "teacher" not in distill:
+                raise ValueError(f"distill takes teacher (a checkpoint), weight and temperature; got {sorted(distill)}")
+            if not 0.0 < float(distill.setdefault("weight", 0.5)) <= 1.0:
+                raise ValueError(f"distill.weight must be in (0, 1], got {distill['weight']!r}")
+            if not float(distill.setdefault("temperature", 1.0)) > 0.0:
+                raise ValueError(f"distill.temperature must be above 0, got {distill['temperature']!r}")
         rule = threshold_rule or ("argmax" if single_label else "f1")
         if rule not in RULES:
             raise ValueError(f"threshold_rule must be one of {RULES}, got {threshold_rule!r}")
@@ -124,6 +177,7 @@ class EcgClassifier(L.LightningModule):
         if class_names is not None and len(class_names) != num_classes:
             raise ValueError(f"class_names has {len(class_names)} names for num_classes={num_classes}")
         self.save_hyperparameters()
+        self.hparams.distill = distill
         self.model = create_model(model, num_classes, in_chans, **(model_overrides or {}))
         self.criterion = create_loss(loss, **(loss_kwargs or {}))
         self.ema: AveragedModel | None = None
@@ -135,6 +189,7 @@ class EcgClassifier(L.LightningModule):
         self.threshold_rule = rule
         self.thresholds: Thresholds | None = None
         self.data_config = dict(data_config or {})
+        self._teacher: tuple[nn.Module, ...] = ()  # a tuple: not a sub-module, so not in the checkpoint
         self.test_results: dict[str, np.ndarray] = {}
         self.last_metrics: dict[str, dict[str, float]] = {}
         self._outputs: dict[str, list[Tensor]] = {"prob": [], "y": [], "index": []}
@@ -160,10 +215,33 @@ class EcgClassifier(L.LightningModule):
         total = torch.zeros(n, prob.shape[1], device=prob.device).index_add_(0, batch["owner"], prob)
         return total / torch.bincount(batch["owner"], minlength=n).clamp_min(1)[:, None]
 
+    def on_fit_start(self) -> None:
+        """Load the distillation teacher (frozen, evaluation mode) on the training device."""
+        distill = self.hparams.distill
+        if distill is None or self._teacher:
+            return
+        teacher = EcgClassifier.from_checkpoint(distill["teacher"])
+        for key in ("preprocess", "fs", "leads", "length_s"):
+            if teacher.data_config.get(key) != self.data_config.get(key):
+                raise ValueError(f"distill.teacher {distill['teacher']} was trained with data {key} "
+                                 f"{teacher.data_config.get(key)!r}, this run uses {self.data_config.get(key)!r}")
+        if list(teacher.class_names) != list(self.class_names):
+            raise ValueError(f"distill.teacher {distill['teacher']} predicts {list(teacher.class_names)}, this run "
+                             f"{list(self.class_names)}")
+        network = teacher.eval_model().eval().requires_grad_(False).to(self.device)
+        self._teacher = (network,)
+
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        """Loss of one batch, with the model's auxiliary loss when it has one."""
+        """Loss of one batch, with the distillation term and the model's auxiliary loss when they apply."""
         logits = self.model(batch["x"])
         loss = self.criterion(logits.float(), batch["y"])
+        if self._teacher:
+            distill = self.hparams.distill
+            with torch.no_grad():
+                soft = self._teacher[0](batch["x"])
+            term = distillation_loss(logits, soft, self.hparams.single_label, float(distill["temperature"]))
+            self.log("train/distill_loss", term, on_step=False, on_epoch=True, batch_size=len(batch["y"]))
+            loss = (1 - float(distill["weight"])) * loss + float(distill["weight"]) * term
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["y"]),
                  sync_dist=True)
         auxiliary = getattr(self.model, "auxiliary_loss", None)
@@ -247,9 +325,16 @@ class EcgClassifier(L.LightningModule):
         optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": self.hparams.weight_decay},
                                        {"params": no_decay, "weight_decay": 0.0}], lr=self.hparams.lr)
         total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = max(1, round(self.hparams.warmup_fraction * total))
-        ratio = self.hparams.min_lr_ratio
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, total, warmup, ratio))
+        fraction, ratio = self.hparams.warmup_fraction, self.hparams.min_lr_ratio
+        if self.hparams.schedule == "onecycle":
+            def factor(step: int) -> float:
+                return one_cycle(step, total, fraction, end_ratio=ratio)
+        else:
+            warmup = max(1, round(fraction * total))
+
+            def factor(step: int) -> float:
+                return warmup_cosine(step, total, warmup, ratio)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

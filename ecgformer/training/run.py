@@ -25,6 +25,7 @@ from lightning.pytorch.callbacks import (
     ModelCheckpoint,
 )
 from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from ..data.augment import Augment
@@ -51,14 +52,22 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def build_datamodule(config: dict[str, Any]) -> EcgDataModule:
-    """The data module of ``config["data"]`` (set up, so classes and sampling rate are known)."""
+def build_datamodule(config: dict[str, Any], fitted: dict[str, Any] | None = None) -> EcgDataModule:
+    """The data module of ``config["data"]`` (set up, so classes and sampling rate are known).
+
+    ``fitted`` is a checkpoint's preprocessing (``data_config["preprocess"]``): when it is the configured chain with
+    a dataset normalisation's statistics, those statistics are used instead of fitting them again.
+    """
     data = config["data"]
     try:
         preprocess = Preprocess(**data["preprocess"]) if data["preprocess"] else None
         augment = Augment.default(data["augment"]) if data["augment"] else None
+        stored = Preprocess.from_dict(fitted) if fitted else None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"data.preprocess / data.augment: {exc}") from None
+    if stored is not None and preprocess is not None and stored.mean is not None \
+            and stored.without_statistics() == preprocess.without_statistics():
+        preprocess = stored
     dataset, root, task, options = data["dataset"], data["root"], data["task"], dict(data["options"] or {})
 
     def source() -> Any:
@@ -130,9 +139,13 @@ def _loggers(config: dict[str, Any]) -> list[Logger]:
     return loggers
 
 
-def build_trainer(config: dict[str, Any], stage: str = "fit") -> L.Trainer:
+def build_trainer(config: dict[str, Any], stage: str = "fit", val_records: int | None = None) -> L.Trainer:
     """A trainer with atomic checkpoints (``best.ckpt`` by ``checkpoint.monitor`` and ``last.ckpt`` under
-    ``out_dir/checkpoints``), early stopping, CSV (and TensorBoard when installed) logs."""
+    ``out_dir/checkpoints``), early stopping, CSV (and TensorBoard when installed) logs.
+
+    Early stopping is left off when the validation split has fewer than ``early_stopping.min_val_records`` records
+    (``val_records``; default 1,000): on a small split the epoch-to-epoch noise of the monitored score outlasts any
+    patience, so the run trains ``trainer.max_epochs`` and ``best.ckpt`` keeps its best validation epoch."""
     out_dir = Path(config["out_dir"])
     callbacks: list[L.Callback] = []
     loggers = _loggers(config) if stage == "fit" else []
@@ -141,8 +154,14 @@ def build_trainer(config: dict[str, Any], stage: str = "fit") -> L.Trainer:
         callbacks.append(ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=ckpt["monitor"],
                                          mode=ckpt["mode"], save_last=True, enable_version_counter=False,
                                          auto_insert_metric_name=False))
-        if config["early_stopping"]:
-            callbacks.append(EarlyStopping(**config["early_stopping"]))
+        stopping = dict(config["early_stopping"] or {})
+        least = stopping.pop("min_val_records", 0)
+        if stopping and val_records is not None and val_records < least:
+            rank_zero_info(f"early stopping off: {val_records} validation records, fewer than "
+                           f"early_stopping.min_val_records={least}; training {config['trainer'].get('max_epochs')} "
+                           "epochs and keeping the best validation epoch")
+        elif stopping:
+            callbacks.append(EarlyStopping(**stopping))
         if loggers:
             callbacks.append(LearningRateMonitor(logging_interval="step"))
     try:
@@ -190,7 +209,8 @@ def fit(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None = None,
     L.seed_everything(int(config["seed"]), workers=True)
     datamodule = build_datamodule(config)
     module = build_module(config, datamodule)
-    trainer = build_trainer(config, "fit")
+    val = datamodule.datasets.get("val")
+    trainer = build_trainer(config, "fit", val_records=None if val is None else len(val))
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     return Path(best or Path(config["out_dir"]) / "checkpoints" / "last.ckpt")
@@ -199,8 +219,8 @@ def fit(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None = None,
 def _restore(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None) -> tuple[EcgDataModule, EcgClassifier]:
     L.seed_everything(int(config["seed"]), workers=True)
     path = resolve_checkpoint(config, ckpt_path)
-    datamodule = build_datamodule(config)
     module = EcgClassifier.from_checkpoint(path)
+    datamodule = build_datamodule(config, module.data_config.get("preprocess"))
     if list(module.class_names) != datamodule.classes:
         raise ConfigError(f"checkpoint {path} was trained on classes {list(module.class_names)}, "
                           f"the configured data has {datamodule.classes}")
