@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +31,12 @@ from .data.cinc2017 import CINC2017_CLASSES
 
 __all__ = [
     "NORMAL_CLASS",
+    "RESAMPLED_METRICS",
+    "BootstrapDifference",
+    "paired_bootstrap",
+    "resample_indices",
+    "resampled_auroc_macro",
+    "resampled_cinc2017_score",
     "auprc",
     "auroc",
     "binarize",
@@ -349,3 +356,102 @@ def classification_report(y_true: Any, y_score: Any, thresholds: Sequence[float]
                   per_class_f1(labels, decisions), cut)
     return [{"class": name, "support": int(support), "auroc": float(roc), "auprc": float(pr), "f1": float(f1),
              "threshold": t} for name, support, roc, pr, f1, t in columns]
+
+
+def resample_indices(n_records: int, n_resamples: int, seed: int = 0) -> np.ndarray:
+    """``(n_resamples, n_records)`` record indices drawn with replacement (the bootstrap's resamples)."""
+    return np.random.default_rng(seed).integers(0, n_records, size=(n_resamples, n_records))
+
+
+def resampled_auroc_macro(y_true: Any, y_score: Any, indices: np.ndarray) -> np.ndarray:
+    """Macro AUROC (mean over the classes defined in each resample, as :func:`auroc`) of every resample
+    ``indices[b]`` of the records, computed for all resamples at once from average ranks (Mann-Whitney U)."""
+    from scipy.stats import rankdata
+
+    labels, scores = check_inputs(y_true, y_score, "y_score", binary=False)
+    per_class = np.full((len(indices), labels.shape[1]), np.nan)
+    for k in range(labels.shape[1]):
+        y = labels[indices, k].astype(bool)
+        ranks = rankdata(scores[indices, k], axis=1)
+        positives = y.sum(axis=1)
+        negatives = y.shape[1] - positives
+        defined = (positives > 0) & (negatives > 0)
+        u = np.where(y, ranks, 0.0).sum(axis=1) - positives * (positives + 1) / 2.0
+        per_class[defined, k] = u[defined] / (positives[defined] * negatives[defined])
+    finite = np.isfinite(per_class)
+    counts = finite.sum(axis=1)
+    sums = np.where(finite, per_class, 0.0).sum(axis=1)
+    return np.divide(sums, counts, out=np.full(len(indices), np.nan), where=counts > 0)
+
+
+def resampled_cinc2017_score(y_true: Any, y_score: Any, indices: np.ndarray) -> np.ndarray:
+    """:func:`cinc2017_score` of the arg-max answers for every resample ``indices[b]`` of the records (one-hot
+    ``y_true`` in ``CINC2017_CLASSES`` order)."""
+    labels, scores = check_inputs(y_true, y_score, "y_score", binary=False)
+    eye = np.eye(labels.shape[1], dtype=bool)
+    truth, answer = eye[labels.argmax(axis=1)][indices], eye[scores.argmax(axis=1)][indices]
+    hits = (truth & answer).sum(axis=1)
+    totals = truth.sum(axis=1) + answer.sum(axis=1)
+    f1 = np.divide(2.0 * hits, totals, out=np.zeros(hits.shape), where=totals > 0)
+    return f1[:, :3].mean(axis=1)
+
+
+#: Test statistics :func:`paired_bootstrap` can resample: name -> ``(y_true, y_score, indices) -> per-resample values``.
+RESAMPLED_METRICS: dict[str, Callable[[Any, Any, np.ndarray], np.ndarray]] = {
+    "auroc_macro": resampled_auroc_macro, "cinc2017_score": resampled_cinc2017_score}
+
+
+@dataclass(frozen=True)
+class BootstrapDifference:
+    """``difference`` = mean over seeds of model A's metric minus model B's, on the test records as they are, and
+    its paired bootstrap percentile interval ``[low, high]`` at ``level``; a tie when the interval covers 0."""
+
+    metric: str
+    difference: float
+    low: float
+    high: float
+    level: float
+    n_resamples: int
+    n_records: int
+
+    @property
+    def tie(self) -> bool:
+        """Whether the interval covers 0 (the data cannot tell the two models apart)."""
+        return self.low <= 0.0 <= self.high
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (with ``tie``)."""
+        return {**asdict(self), "tie": self.tie}
+
+
+def paired_bootstrap(y_true: Any, scores_a: Sequence[Any], scores_b: Sequence[Any], metric: str = "auroc_macro",
+                     n_resamples: int = 2000, level: float = 0.95, seed: int = 0) -> BootstrapDifference:
+    """Paired bootstrap of the difference between two models on one test set.
+
+    ``scores_a`` and ``scores_b`` hold each model's ``(n_records, n_classes)`` scores for the records of ``y_true``,
+    one array per training seed (the same seeds for both). Each resample draws the records with replacement, the
+    same records for both models and every seed, and takes the mean over seeds of A's ``metric`` minus B's; the
+    interval is the ``level`` percentile interval of those differences (Efron and Tibshirani 1993). The record-level
+    sampling error of a small test fold is what separates "better" from "a tie" here; the seed spread enters
+    through the means.
+    """
+    if metric not in RESAMPLED_METRICS:
+        raise ValueError(f"metric must be one of {tuple(RESAMPLED_METRICS)}, got {metric!r}")
+    if not scores_a or not scores_b:
+        raise ValueError("paired_bootstrap needs at least one score array per model")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    labels = np.asarray(y_true)
+    statistic = RESAMPLED_METRICS[metric]
+    identity = np.arange(len(labels))[None]
+    indices = resample_indices(len(labels), n_resamples, seed)
+
+    def mean_over_seeds(scores: Sequence[Any], rows: np.ndarray) -> np.ndarray:
+        return np.mean([statistic(labels, s, rows) for s in scores], axis=0)
+
+    difference = float(mean_over_seeds(scores_a, identity)[0] - mean_over_seeds(scores_b, identity)[0])
+    resampled = mean_over_seeds(scores_a, indices) - mean_over_seeds(scores_b, indices)
+    resampled = resampled[np.isfinite(resampled)]
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(resampled, [tail, 100.0 - tail])
+    return BootstrapDifference(metric, difference, float(low), float(high), level, n_resamples, len(labels))

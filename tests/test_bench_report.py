@@ -130,18 +130,20 @@ def test_training_grid_table_commands_and_per_class_means(
         report: tuple[Path, str, dict[tuple[str, str], float]]) -> None:
     root, text, means = report
     section = text[text.index("## Training grid: [`grid`]"):]
-    assert section.index("Recipe notes: 2 epochs, *not* the paper's recipe.") < section.index("Test `auroc_macro`")
-    table = _table_after(text, "Test `auroc_macro` per model")
-    assert table[0] == ["model", "n seeds", "auroc_macro mean ± std", "params (M)", "GFLOPs", "wall min/run",
-                        "commits"]
+    assert section.index("Recipe notes: 2 epochs, *not* the paper's recipe.") < section.index("Per model: best")
+    assert "**Selection not recorded**" in section  # fake runs made the pre-protocol way: no validation record
+    table = _table_after(text, "Per model: best validation score")
+    assert table[0] == ["model", "seeds (tested)", "validation mean ± std (best epochs)", "test auroc_macro mean ± std",
+                        "Δ test vs reference [95% CI]", "params (M)", "GFLOPs", "wall min/run", "commits"]
+    assert [row[0].strip("`") for row in table[1:]] == sorted(MODELS)  # by name, not by test score
     for row in table[1:]:
         model = row[0].strip("`")
         scores = [statistics.fmean(means_of_run) for means_of_run in _scores(root, model)]
-        assert row[1] == "2" and row[2] == f"{statistics.fmean(scores):.4f} ± {statistics.stdev(scores):.4f}"
-        assert row[5] == "10.0" and row[6] == "`abc1234`"
+        assert row[1] == "2 (2)" and row[3] == f"{statistics.fmean(scores):.4f} ± {statistics.stdev(scores):.4f}"
+        assert row[2] == "- ± - (-)" and row[4] == "-" and row[7] == "10.0" and row[8] == "`abc1234`"
     for seed, command in enumerate(GRID_COMMANDS):  # one line per command, with the runs it produced
         assert f"- `{command}`: `ecgformer_t` seeds {seed}; `xresnet1d50` seeds {seed}" in text
-    per_class = _table_after(text, "Per-class test AUROC (mean over seeds):")
+    per_class = _table_after(text, "Per-class test AUROC (mean over tested seeds):")
     assert per_class[0] == ["model", *CLASSES]
     assert sorted(row[0].strip("`") for row in per_class[1:]) == MODELS
     for row in per_class[1:]:

@@ -192,21 +192,73 @@ def _seeds(runs: list[dict[str, Any]]) -> str:
                      for model in models)
 
 
-def grid_section(folder: Path, summary: dict[str, Any], base: Path) -> str:
-    """The RESULTS.md section of a training grid folder (``summary.json`` of ``ecgformer bench train``)."""
+def _comparison_cell(comparison: dict[str, Any] | None) -> str:
+    """``+0.004 [-0.010, +0.018] tie`` for a paired bootstrap result, ``-`` without one."""
+    if not comparison:
+        return "-"
+    verdict = "tie" if comparison["tie"] else ("better" if comparison["difference"] > 0 else "worse")
+    return (f"{comparison['difference']:+.4f} [{comparison['low']:+.4f}, {comparison['high']:+.4f}] "
+            f"{verdict if comparison['tie'] else f'**{verdict}**'}")
+
+
+def _ranking_text(summary: dict[str, Any], metric: str) -> str:
+    if summary.get("ranked_by", "name") == "validation":
+        reference = summary.get("reference")
+        return (f"Models ranked by their mean best validation score ({summary['rows'][0]['val_monitor']}, the "
+                "checkpoint's epoch), never by test (`benchmarks/PROTOCOL.md`)."
+                + (f" Δ test: the difference in test `{metric}` to `{reference}` (the validation-best tested model), "
+                   "mean over the common seeds, with its paired bootstrap 95% interval over test records; an interval "
+                   "covering 0 is a tie." if reference else " No run is tested yet."))
+    return ("**Selection not recorded**: these runs were made before `benchmarks/PROTOCOL.md` and kept no validation "
+            "score, so rows are in name order and the order is no ranking; where the NOTES say a choice was made on "
+            "test scores, read those figures as chosen on test.")
+
+
+def _ordered(summary: dict[str, Any], rank_by: str) -> dict[str, Any]:
+    """``summary`` with its rows ranked by validation (when every row has a validation score) or by name; a summary
+    written before the protocol (rows in test order) is re-ordered by name and marked as such."""
+    from .training import RANKINGS
+
+    if rank_by not in RANKINGS:
+        raise ValueError(f"--rank-by {rank_by}: grids are ranked on validation (benchmarks/PROTOCOL.md), never on "
+                         f"test; choose one of {', '.join(RANKINGS)}")
+    rows = list(summary["rows"])
+    validated = rank_by == "validation" and summary.get("ranked_by") == "validation" and \
+        all(row.get("val_mean") is not None for row in rows)
+    if validated:
+        rows.sort(key=lambda row: row["val_mean"] if row.get("val_mode") == "min" else -row["val_mean"])
+    else:
+        rows.sort(key=lambda row: row["model"])
+    return {**summary, "rows": rows, "ranked_by": "validation" if validated else "name"}
+
+
+def grid_section(folder: Path, summary: dict[str, Any], base: Path, rank_by: str = "validation") -> str:
+    """The RESULTS.md section of a training grid folder (``summary.json`` of ``ecgformer bench train``), its models
+    ranked by validation (``rank_by="validation"``, falling back to names where no validation was recorded) or by
+    name; ranking by test is refused."""
+    summary = _ordered(summary, rank_by)
     metric, rows, runs = summary["metric"], summary["rows"], summary["runs"]
     table = markdown_table(
-        ["model", "n seeds", f"{metric} mean ± std", "params (M)", "GFLOPs", "wall min/run", "commits"],
-        ([f"`{row['model']}`", row["n"], f"{_num(row[f'{metric}_mean'], '.4f')} ± {_num(row[f'{metric}_std'], '.4f')}",
+        ["model", "seeds (tested)", "validation mean ± std (best epochs)", f"test {metric} mean ± std",
+         "Δ test vs reference [95% CI]", "params (M)", "GFLOPs", "wall min/run", "commits"],
+        ([f"`{row['model']}`", f"{row['n']} ({row.get('n_tested', row['n'])})",
+          (f"{_num(row.get('val_mean'), '.4f')} ± {_num(row.get('val_std'), '.4f')} "
+           f"({', '.join(map(str, row.get('val_epochs') or [])) or '-'})"),
+          f"{_num(row[f'{metric}_mean'], '.4f')} ± {_num(row[f'{metric}_std'], '.4f')}",
+          "reference" if row["model"] == summary.get("reference") else _comparison_cell(row.get("vs_reference")),
           _num(row["params"] / 1e6, ".2f"), _num(row["gflops"], ".3f"), _num(row["wall_min_mean"], ".1f"),
-          ", ".join(f"`{commit}`" for commit in row["commits"])] for row in rows), align="lrrrrrl")
+          ", ".join(f"`{commit}`" for commit in row["commits"])] for row in rows), align="lrrrlrrrl")
     machines = [_machine(run["machine"]) for run in runs]
     dates = sorted(str(run["machine"].get("date")) for run in runs)
     notes = folder / NOTES_FILE
+    declared = summary.get("declared")
     lines = [f"## Training grid: [`{folder.name}`]({_link(folder / 'summary.json', base)})", "",
              *([notes.read_text().strip(), ""] if notes.is_file() else []),
-             (f"Test `{metric}` per model, mean ± std over seeds; GFLOPs of one forward pass over an evaluation "
-              "window; wall time of fit + test per run."), "", table, "",
+             _ranking_text(summary, metric), "",
+             *([f"Declared final on {declared['machine']['date']} (commit `{declared['machine'].get('commit')}`) "
+                f"before its test runs: {declared['reason']}", ""] if declared else []),
+             (f"Per model: best validation score, test `{metric}` (mean ± std over the tested seeds), GFLOPs of one "
+              "forward pass over an evaluation window, wall time of training per run."), "", table, "",
              *(f"- machine: {machine} (runs: {machines.count(machine)})" for machine in dict.fromkeys(machines)),
              f"- runs dated {dates[0]} to {dates[-1]}; total wall time {_duration(sum(r['wall_s'] for r in runs))}",
              "", "Commands, each with the runs it made (finished runs are skipped, so a grid runs in pieces):", ""]
@@ -215,7 +267,7 @@ def grid_section(folder: Path, summary: dict[str, Any], base: Path) -> str:
         lines.append(f"- {f'`{command}`' if command else 'command not recorded'}: {_seeds(mine)}")
     classes = list(dict.fromkeys(name for row in rows for name in row.get("per_class_auroc") or {}))
     if classes:
-        lines += ["", "Per-class test AUROC (mean over seeds):", "",
+        lines += ["", "Per-class test AUROC (mean over tested seeds):", "",
                   markdown_table(["model", *classes],
                                  ([f"`{row['model']}`", *(_num((row.get("per_class_auroc") or {}).get(name), ".3f")
                                                           for name in classes)] for row in rows))]
@@ -232,9 +284,11 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def write_report(results: str | Path = "benchmarks/results", out: str | Path = "benchmarks/RESULTS.md",
-                 log: Callable[[str], None] = print) -> str:
-    """Redraw the PNG of every benchmark JSON in ``results``, write ``out`` from them and the training grids."""
+                 log: Callable[[str], None] = print, rank_by: str = "validation") -> str:
+    """Redraw the PNG of every benchmark JSON in ``results``, write ``out`` from them and the training grids (models
+    ranked by ``rank_by``: validation or name, never test; see :func:`grid_section`)."""
     results, out = Path(results), Path(out)
+    _ordered({"rows": []}, rank_by)  # refuses a test ranking before anything is written
     found = []
     for path in sorted(results.glob("*.json")):
         result = _load(path)
@@ -246,7 +300,7 @@ def write_report(results: str | Path = "benchmarks/results", out: str | Path = "
         found.append((KINDS.index(kind), path.name, path, result))
     sections = [result_section(path, result, out.parent) for *_, path, result in sorted(found, key=lambda f: f[:2])]
     grids = sorted((path.parent for path in results.glob("*/summary.json")), key=lambda folder: folder.name)
-    sections += [grid_section(folder, _load(folder / "summary.json"), out.parent) for folder in grids]
+    sections += [grid_section(folder, _load(folder / "summary.json"), out.parent, rank_by) for folder in grids]
     header = [
         "# Benchmark results", "",
         (f"Generated by `ecgformer bench report` from the results under `{results.as_posix()}/`; do not edit by "
@@ -266,7 +320,11 @@ def write_report(results: str | Path = "benchmarks/results", out: str | Path = "
 
 
 def _run(args: argparse.Namespace) -> int:
-    write_report(args.results, args.out, log=lambda line: print(line, file=sys.stderr))
+    try:
+        write_report(args.results, args.out, log=lambda line: print(line, file=sys.stderr), rank_by=args.rank_by)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -276,4 +334,7 @@ def add_report_parser(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--results", default="benchmarks/results",
                         help="folder of benchmark JSONs and training grid folders")
     parser.add_argument("--out", default="benchmarks/RESULTS.md", help="Markdown file to write")
+    parser.add_argument("--rank-by", default="validation",
+                        help="order of a grid's models: validation (default; by name where none was recorded) or "
+                             "name; test is refused (benchmarks/PROTOCOL.md)")
     parser.set_defaults(run=_run)
