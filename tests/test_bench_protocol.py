@@ -108,6 +108,14 @@ def test_test_needs_a_declaration_and_runs_once(grid: tuple[Path, Path], tmp_pat
     direct = np.mean([auroc(labels, x) for x in a]) - np.mean([auroc(labels, x) for x in b])
     assert comparison["difference"] == pytest.approx(direct, abs=1e-9) and comparison["seeds"] == [0, 1]
     assert comparison["low"] <= comparison["difference"] <= comparison["high"]
+    run_json = out / "ecgformer_t" / "seed0" / "run.json"  # the bundle says where its model comes from
+    record = json.loads(run_json.read_text())
+    bundle = tmp_path / "bundle"
+    assert main(["export", record["best_checkpoint"], "--out", str(bundle), "--provenance", str(run_json)]) == 0
+    provenance = json.loads((bundle / "model.json").read_text())["provenance"]
+    assert (provenance["grid"], provenance["model"], provenance["seed"]) == (out.name, "ecgformer_t", 0)
+    assert provenance["selection"] == record["validation"] and provenance["test"] == record["test"]
+    assert provenance["declared"].startswith("validation:") and provenance["commit"] == record["machine"]["commit"]
 
 
 def test_declaring_after_a_test_is_refused(grid: tuple[Path, Path], tmp_path: Path) -> None:

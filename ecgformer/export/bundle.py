@@ -24,7 +24,7 @@ from ..tempfiles import remove_stale_temporaries, temporary_path
 from .formats import FILE_NAMES, FORMATS, INPUT_NAME, OPSET, load_runner, write_model
 from .source import ExportSource
 
-__all__ = ["TOLERANCE", "ParityError", "bundle_json", "export_bundle", "parity_inputs"]
+__all__ = ["TOLERANCE", "ParityError", "bundle_json", "export_bundle", "parity_inputs", "run_provenance"]
 
 TOLERANCE = 1e-4
 HEADERS_PER_DATASET = 40
@@ -35,11 +35,12 @@ class ParityError(RuntimeError):
 
 
 def bundle_json(source: ExportSource, min_seconds: float = 2.0, stride_fraction: float | None = None,
-                aggregation: str = "mean") -> dict[str, Any]:
+                aggregation: str = "mean", provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     """``model.json`` content for ``source`` (``files`` and ``parity`` are filled in by :func:`export_bundle`).
 
     Long records are cut into windows every ``stride_fraction`` of the input length; by default the stride the
-    checkpoint was evaluated with (its ``eval_stride_s`` sliding windows), else half the length.
+    checkpoint was evaluated with (its ``eval_stride_s`` sliding windows), else half the length. ``provenance``
+    (see :func:`run_provenance`) says which grid, seed, commit and selection the model comes from.
     """
     length = source.input_length
     if stride_fraction is not None:
@@ -58,7 +59,26 @@ def bundle_json(source: ExportSource, min_seconds: float = 2.0, stride_fraction:
         "input": {"length": length, "min_length": min_length, "pad": "zero",
                   "window_stride": max(1, window_stride), "aggregation": aggregation},
         "preprocess": source.preprocess.to_dict(), "files": {}, "parity": {},
+        **({"provenance": provenance} if provenance else {}),
     }
+
+
+def run_provenance(run_json: str | Path) -> dict[str, Any]:
+    """The provenance of a model trained by ``ecgformer bench train``, from its ``run.json``: grid folder, model,
+    seed, config and overrides, commit and date, how the checkpoint was selected on validation, the grid's
+    declaration and the run's test score (when tested)."""
+    path = Path(run_json)
+    run = json.loads(path.read_text())
+    grid = path.parent.parent.parent
+    declared = grid / "DECLARED.json"
+    try:
+        return {"grid": grid.name, "model": run["model"], "seed": run["seed"], "config": run["config"],
+                "overrides": run["overrides"], "commit": run["machine"].get("commit"),
+                "date": run["machine"].get("date"), "selection": run.get("validation"),
+                "declared": json.loads(declared.read_text())["reason"] if declared.is_file() else None,
+                "test": run.get("test")}
+    except (KeyError, AttributeError) as exc:
+        raise ValueError(f"{path}: not a run.json of `ecgformer bench train` (no {exc})") from None
 
 
 def parity_inputs(spec: BundleSpec, count: int = 3, root: Path | None = None) -> tuple[np.ndarray, str]:

@@ -24,7 +24,7 @@ def _model_kwargs(text: str | None) -> dict[str, Any]:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from .bundle import ParityError, export_bundle
+    from .bundle import ParityError, export_bundle, run_provenance
     from .source import load_source
 
     formats = [f for item in args.format for f in item.split(",") if f]
@@ -34,9 +34,10 @@ def _run_export(args: argparse.Namespace) -> int:
                              num_classes=args.num_classes, in_chans=args.in_chans, weights=args.weights,
                              task_type="singlelabel" if args.single_label else "multilabel",
                              sampling_rate=args.fs, seconds=args.seconds, **overrides)
+        provenance = run_provenance(args.provenance) if args.provenance else None
         out = export_bundle(source, args.out, formats or ["onnx"], overwrite=args.overwrite,
-                            aggregation=args.aggregation, stride_fraction=args.stride)
-    except (ParityError, ValueError, FileExistsError) as exc:
+                            aggregation=args.aggregation, stride_fraction=args.stride, provenance=provenance)
+    except (ParityError, ValueError, FileExistsError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"bundle: {out}")
@@ -54,6 +55,9 @@ def add_export_parser(commands: Any) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle once the new one passes")
     parser.add_argument("--aggregation", choices=("mean", "max"), default="mean",
                         help="window probabilities -> record probabilities for long records")
+    parser.add_argument("--provenance", default=None, metavar="RUN_JSON",
+                        help="the run.json of the bench train run the checkpoint comes from: grid, seed, commit, "
+                             "validation selection, declaration and test score go into model.json")
     parser.add_argument("--stride", type=float, default=None,
                         help="sliding-window stride as a fraction of the length (default: the checkpoint's "
                              "evaluation windows, eval_crop=sliding with eval_stride_s; else 0.5)")
