@@ -22,7 +22,7 @@ from typing import Any
 from .plots import DATA_RATES, KINDS, benchmark_kind, render_png
 from .timing import write_atomic
 
-__all__ = ["TITLES", "add_report_parser", "grid_section", "markdown_table", "result_section",
+__all__ = ["TITLES", "add_report_parser", "comparison_cell", "grid_section", "markdown_table", "result_section",
            "result_tables", "write_report"]
 
 TITLES = {"ops": "Local attention backends", "mixers": "Token mixers", "models": "Model presets",
@@ -192,7 +192,7 @@ def _seeds(runs: list[dict[str, Any]]) -> str:
                      for model in models)
 
 
-def _comparison_cell(comparison: dict[str, Any] | None) -> str:
+def comparison_cell(comparison: dict[str, Any] | None) -> str:
     """``+0.004 [-0.010, +0.018] tie`` for a paired bootstrap result, ``-`` without one."""
     if not comparison:
         return "-"
@@ -245,7 +245,7 @@ def grid_section(folder: Path, summary: dict[str, Any], base: Path, rank_by: str
           (f"{_num(row.get('val_mean'), '.4f')} ± {_num(row.get('val_std'), '.4f')} "
            f"({', '.join(map(str, row.get('val_epochs') or [])) or '-'})"),
           f"{_num(row[f'{metric}_mean'], '.4f')} ± {_num(row[f'{metric}_std'], '.4f')}",
-          "reference" if row["model"] == summary.get("reference") else _comparison_cell(row.get("vs_reference")),
+          "reference" if row["model"] == summary.get("reference") else comparison_cell(row.get("vs_reference")),
           _num(row["params"] / 1e6, ".2f"), _num(row["gflops"], ".3f"), _num(row["wall_min_mean"], ".1f"),
           ", ".join(f"`{commit}`" for commit in row["commits"])] for row in rows), align="lrrrlrrrl")
     machines = [_machine(run["machine"]) for run in runs]
