@@ -127,6 +127,58 @@ def test_declaring_after_a_test_is_refused(grid: tuple[Path, Path], tmp_path: Pa
         main(declare_args(out))
 
 
+def one_run_args(out: Path, runs: Path, *extra: str) -> list[str]:
+    return ["bench", "train", "--config", CONFIG, "--models", "ecgformer_t", "--seeds", "0", "--out", str(out),
+            "--runs-dir", str(runs), "--threads", "1", "--set", *SET, *extra]
+
+
+def interrupt_after_one_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the next ``run.fit`` train one epoch (writing its checkpoints and log) and then fail, as a killed run."""
+    from ecgformer.training import run
+
+    fit = run.fit
+
+    def interrupted(config: dict, ckpt_path: object = None) -> Path:
+        fit({**config, "trainer": {**config["trainer"], "max_epochs": 1}}, ckpt_path=ckpt_path)
+        monkeypatch.setattr(run, "fit", fit)
+        raise KeyboardInterrupt("killed after epoch 1")
+
+    monkeypatch.setattr(run, "fit", interrupted)
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out, runs = tmp_path / "grid", tmp_path / "runs"
+    work = runs / "grid" / "ecgformer_t" / "seed0"
+    interrupt_after_one_epoch(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        main(one_run_args(out, runs))
+    assert not (out / "ecgformer_t" / "seed0" / "run.json").exists() and (work / "checkpoints" / "last.ckpt").is_file()
+    assert main(one_run_args(out, runs)) == 0
+    record = json.loads((out / "ecgformer_t" / "seed0" / "run.json").read_text())
+    assert record["resumed_at_epochs"] == [1]
+    first, second = (pd.read_csv(work / "logs" / f"version_{v}" / "metrics.csv") for v in (0, 1))
+    assert set(first["epoch"].dropna()) == {0} and set(second["epoch"].dropna()) == {1}  # continued, not restarted
+    scores = pd.concat([first, second]).dropna(subset=["val/auroc_macro"])
+    best = scores.loc[scores["val/auroc_macro"].idxmax()]
+    validation = record["validation"]
+    assert validation["epochs_run"] == 2 and validation["epoch"] == int(best["epoch"]) + 1
+    assert validation["best"] == pytest.approx(best["val/auroc_macro"], abs=1e-6)
+
+
+def test_an_interrupted_run_of_another_configuration_starts_over(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    out, runs = tmp_path / "grid", tmp_path / "runs"
+    work = runs / "grid" / "ecgformer_t" / "seed0"
+    interrupt_after_one_epoch(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        main(one_run_args(out, runs, "module.lr=0.002"))
+    assert main(one_run_args(out, runs)) == 0
+    record = json.loads((out / "ecgformer_t" / "seed0" / "run.json").read_text())
+    assert "resumed_at_epochs" not in record and record["validation"]["epochs_run"] == 2
+    assert [p.parent.name for p in work.glob("logs/version_*/metrics.csv")] == ["version_0"]
+    assert set(pd.read_csv(work / "logs" / "version_0" / "metrics.csv")["epoch"].dropna()) == {0, 1}
+
+
 def test_ranking_by_test_is_refused_and_old_grids_are_listed_by_name(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(ValueError, match="never on test"):

@@ -7,7 +7,10 @@ time, machine, git commit and the selection: the checkpoint's monitor, mode, bes
 and every validation metric of that epoch. The test split is scored only with ``--test``, and only for the models,
 seeds, config and overrides that ``ecgformer bench declare`` wrote into ``OUT/DECLARED.json`` beforehand; a run is
 tested once (its test report's ``metrics.json``, ``per_class.csv`` and per-record ``predictions.csv`` are copied
-beside ``run.json``). Finished runs are skipped, so a long grid can be run in pieces and resumed.
+beside ``run.json``). Finished runs are skipped, so a long grid can be run in pieces and resumed; a run interrupted
+mid-training resumes from its ``last.ckpt`` when its runs folder records the same config and overrides
+(``grid_run.json``), and starts over otherwise. A resumed run's ``wall_s`` counts its last segment only, and
+``resumed_at_epochs`` lists the epochs it resumed after.
 
 :func:`summarize` writes ``OUT/summary.json``, ``summary.csv`` and ``summary.png``: per model the validation and test
 scores (mean +- std over seeds), ranked by validation only, and for every tested model the paired bootstrap interval
@@ -36,6 +39,8 @@ __all__ = ["DECLARATION", "RANKINGS", "add_declare_parser", "add_train_parser", 
 
 RUN_FILES = ("metrics.json", "per_class.csv", "predictions.csv")
 DECLARATION = "DECLARED.json"
+#: Written into a run's working folder when it starts: what it trains, so an interrupted run resumes only as itself.
+GRID_RUN = "grid_run.json"
 #: How a grid's models may be ordered: by validation score, or by name when a grid's runs recorded none
 #: (runs made before ``benchmarks/PROTOCOL.md``). Never by test score.
 RANKINGS = ("validation", "name")
@@ -65,10 +70,11 @@ def validation_record(checkpoint: dict[str, Any], work: Path, mode: str) -> dict
 
 
 def _csv_log(work: Path) -> Any:
+    """The run's CSV log; a resumed run's versions concatenated in order (later rows supersede earlier ones)."""
     import pandas as pd
 
-    logs = sorted(work.glob("logs/version_*/metrics.csv"))
-    return pd.read_csv(logs[-1]) if logs else None
+    logs = sorted(work.glob("logs/version_*/metrics.csv"), key=lambda path: int(path.parent.name.split("_")[-1]))
+    return pd.concat([pd.read_csv(log) for log in logs], ignore_index=True) if logs else None
 
 
 def _epochs(work: Path) -> int | None:
@@ -151,11 +157,11 @@ def run_training_grid(config_path: str, models: Sequence[str], seeds: Sequence[i
                 raise ValueError(f"{target / 'run.json'} was trained with {record['config']} {record['overrides']}, "
                                  f"not {config_path} {list(overrides)}; use another --out")
             if record is None:
-                if work.exists():
-                    shutil.rmtree(work)  # a run interrupted before it finished starts over
-                log(f"{name} seed {seed}: training ({config_path})")
+                resume, resumed_at = _interrupted_run(work, config_path, overrides, log)
+                if resume is None:
+                    log(f"{name} seed {seed}: training ({config_path})")
                 start = time.perf_counter()
-                best = run.fit(config)
+                best = run.fit(config, ckpt_path=resume)
                 wall_s = time.perf_counter() - start
                 checkpoint = read_checkpoint(best, required=("hyper_parameters",))
                 data = checkpoint["hyper_parameters"]["data_config"]
@@ -167,6 +173,8 @@ def run_training_grid(config_path: str, models: Sequence[str], seeds: Sequence[i
                           "input": {"in_chans": int(checkpoint["hyper_parameters"]["in_chans"]),
                                     "length": round(data["fs"] * data["length_s"])},
                           "machine": machine_info()}
+                if resumed_at:
+                    record["resumed_at_epochs"] = resumed_at
                 target.mkdir(parents=True, exist_ok=True)
                 (target / "run.json").write_text(json.dumps(record, indent=2) + "\n")
                 log(f"{name} seed {seed}: best validation {record['validation']['monitor']} = "
@@ -335,6 +343,32 @@ def _plot(path: Path, rows: list[dict[str, Any]], metric: str, ranking: str) -> 
     cost.set(xscale="log", xlabel="forward GFLOPs per evaluation window", ylabel=f"test {metric}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+def _interrupted_run(work: Path, config_path: str, overrides: Sequence[str],
+                     log: Callable[[str], None]) -> tuple[Path | None, list[int]]:
+    """Prepare ``work`` for a run without ``run.json``: the ``last.ckpt`` to resume from (and the epochs it already
+    resumed after) when ``work/grid_run.json`` records this config and these overrides, else an emptied folder."""
+    from ..training.checkpoint_io import CheckpointError, read_checkpoint
+
+    marker, last = work / GRID_RUN, work / "checkpoints" / "last.ckpt"
+    started = json.loads(marker.read_text()) if marker.is_file() else None
+    same = started is not None and (started["config"], started["overrides"]) == (config_path, list(overrides))
+    try:
+        epochs = int(read_checkpoint(last, required=("epoch",))["epoch"]) + 1 if same and last.is_file() else None
+    except CheckpointError as exc:
+        log(f"{work}: cannot resume ({exc}); starting over")
+        epochs = None
+    if epochs is not None:
+        started["resumed_at_epochs"] = [*started.get("resumed_at_epochs", []), epochs]
+        marker.write_text(json.dumps(started, indent=2) + "\n")
+        log(f"{work}: resuming after epoch {epochs} from {last}")
+        return last, started["resumed_at_epochs"]
+    if work.exists():
+        shutil.rmtree(work)  # a run interrupted before its first checkpoint, or of another configuration
+    work.mkdir(parents=True)
+    marker.write_text(json.dumps({"config": config_path, "overrides": list(overrides)}, indent=2) + "\n")
+    return None, []
 
 
 def _check_grid_args(args: argparse.Namespace) -> None:
