@@ -236,3 +236,73 @@ def test_paired_bootstrap_against_a_loop_and_its_limits() -> None:
     assert (same.difference, same.low, same.high) == (0.0, 0.0, 0.0) and same.tie
     with pytest.raises(ValueError, match="metric must be one of"):
         paired_bootstrap(labels, a, b, metric="accuracy")
+
+
+def write_tested_run(folder: Path, model: str, seed: int, validation: float, records: list[str], labels: np.ndarray,
+               probabilities: np.ndarray) -> None:
+    """A tested run as ``bench train --test`` leaves it: run.json with its selection, predictions and per-class."""
+    from sklearn.metrics import roc_auc_score
+
+    folder.mkdir(parents=True)
+    classes = [f"c{i}" for i in range(labels.shape[1])]
+    table = pd.DataFrame({"record_id": records})
+    for i, name in enumerate(classes):
+        table[f"true_{name}"] = labels[:, i]
+        table[f"prob_{name}"] = probabilities[:, i]
+    table.to_csv(folder / "predictions.csv", index=False)
+    per_class = [roc_auc_score(labels[:, i], probabilities[:, i]) for i in range(len(classes))]
+    pd.DataFrame({"class": classes, "support": labels.sum(0), "auroc": per_class, "auprc": 0.5, "f1": 0.5,
+                  "threshold": 0.5}).to_csv(folder / "per_class.csv", index=False)
+    (folder / "run.json").write_text(json.dumps({
+        "model": model, "seed": seed, "config": "c.yaml", "overrides": [], "command": "", "wall_s": 60.0,
+        "num_classes": len(classes), "input": {"in_chans": 12, "length": 250}, "auroc_macro": float(np.mean(per_class)),
+        "validation": {"monitor": "val/auroc_macro", "mode": "max", "best": validation, "epoch": 3},
+        "test": {"metric": "auroc_macro", "value": float(np.mean(per_class))},
+        "machine": {"cpu": "x", "threads": 1, "commit": "abc", "date": "2026-01-01 00:00:00"}}))
+
+
+def test_every_pair_of_tested_models_is_compared_within_and_across_grids(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(5)
+    records = [f"r{i:03d}" for i in range(90)]
+    labels = (rng.random((90, 3)) < 0.35).astype(int)
+    strength = {"inception1d": 1.5, "ecgformer_t": 0.8, "xresnet1d50": 0.1}  # ranked in this order on validation
+    validation = {"inception1d": 0.95, "ecgformer_t": 0.9, "xresnet1d50": 0.85}
+    scores: dict[str, list[np.ndarray]] = {}
+    for model, gain in strength.items():
+        scores[model] = [rng.random((90, 3)) + gain * labels for _ in range(2)]
+        for seed in (0, 1):
+            write_tested_run(tmp_path / "grid" / model / f"seed{seed}", model, seed, validation[model] + 0.001 * seed,
+                       records, labels, scores[model][seed])
+    summary = summarize(tmp_path / "grid", log=lambda line: None)
+    assert [(pair["a"], pair["b"]) for pair in summary["pairs"]] == [
+        ("inception1d", "ecgformer_t"), ("inception1d", "xresnet1d50"), ("ecgformer_t", "xresnet1d50")]
+
+    def macro(x: np.ndarray) -> float:
+        return float(np.mean([roc_auc_score(labels[:, i], x[:, i]) for i in range(3)]))
+
+    for pair in summary["pairs"]:
+        direct = np.mean([macro(x) for x in scores[pair["a"]]]) - np.mean([macro(x) for x in scores[pair["b"]]])
+        assert pair["difference"] == pytest.approx(direct, abs=1e-9) and pair["seeds"] == [0, 1]
+        assert pair["low"] <= pair["difference"] <= pair["high"]
+    assert not summary["pairs"][1]["tie"] and summary["pairs"][1]["low"] > 0  # a strong model against a weak one
+    text = write_report(tmp_path, tmp_path / "R.md", log=lambda line: None)
+    assert "Every pair of tested models" in text and "| `ecgformer_t` | `xresnet1d50` | 0, 1 |" in text
+
+    other = tmp_path / "other" / "xresnet1d50"  # another grid, same test records, seed 0 only
+    write_tested_run(other / "seed0", "xresnet1d50", 0, 0.8, records, labels, scores["ecgformer_t"][0])
+    assert main(["bench", "compare", str(tmp_path / "grid" / "ecgformer_t"), str(other), "--json"]) == 0
+    across = json.loads(capsys.readouterr().out)
+    assert across["seeds"] == [0] and across["difference"] == 0.0 and across["tie"]
+    assert main(["bench", "compare", str(tmp_path / "grid" / "inception1d"), str(other)]) == 0
+    assert "**" not in capsys.readouterr().out
+    shuffled = tmp_path / "shuffled" / "xresnet1d50"
+    write_tested_run(shuffled / "seed0", "xresnet1d50", 0, 0.8, records[::-1], labels, scores["ecgformer_t"][0])
+    with pytest.raises(SystemExit, match="tested on different records"):
+        main(["bench", "compare", str(tmp_path / "grid" / "ecgformer_t"), str(shuffled)])
+    with pytest.raises(SystemExit, match="not tested in both"):
+        main(["bench", "compare", str(tmp_path / "grid" / "ecgformer_t"), str(other), "--seeds", "0", "1"])
+    with pytest.raises(SystemExit, match="is not a folder"):
+        main(["bench", "compare", str(tmp_path / "grid" / "nothing"), str(other)])

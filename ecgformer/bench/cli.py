@@ -20,9 +20,10 @@ def _add_targets(bench: argparse.ArgumentParser) -> None:
     add_models_parser(targets)
     from .inference import add_inference_parser
     add_inference_parser(targets)
-    from .training import add_declare_parser, add_train_parser
+    from .training import add_compare_parser, add_declare_parser, add_train_parser
     add_train_parser(targets)
     add_declare_parser(targets)
+    add_compare_parser(targets)
     from .report import add_report_parser
     add_report_parser(targets)
 

@@ -265,6 +265,14 @@ def grid_section(folder: Path, summary: dict[str, Any], base: Path, rank_by: str
     for command in dict.fromkeys(str(run.get("command") or "") for run in runs):
         mine = [run for run in runs if str(run.get("command") or "") == command]
         lines.append(f"- {f'`{command}`' if command else 'command not recorded'}: {_seeds(mine)}")
+    pairs = summary.get("pairs") or []
+    if len(pairs) > 1:  # one pair is the Δ column already
+        lines += ["", (f"Every pair of tested models: test `{metric}` of A minus B (A ranked above B on validation), "
+                       "mean over the seeds tested in both, with its paired bootstrap 95% interval over test records; "
+                       "an interval covering 0 is a tie."), "",
+                  markdown_table(["A", "B", "seeds", "Δ test A − B [95% CI]"],
+                                 ([f"`{pair['a']}`", f"`{pair['b']}`", ", ".join(map(str, pair["seeds"])),
+                                   comparison_cell(pair)] for pair in pairs), align="llll")]
     classes = list(dict.fromkeys(name for row in rows for name in row.get("per_class_auroc") or {}))
     if classes:
         lines += ["", "Per-class test AUROC (mean over tested seeds):", "",

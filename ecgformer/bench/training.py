@@ -14,7 +14,9 @@ mid-training resumes from its ``last.ckpt`` when its runs folder records the sam
 
 :func:`summarize` writes ``OUT/summary.json``, ``summary.csv`` and ``summary.png``: per model the validation and test
 scores (mean +- std over seeds), ranked by validation only, and for every tested model the paired bootstrap interval
-of its test difference to the validation-best tested model (:func:`ecgformer.metrics.paired_bootstrap`).
+of its test difference to the validation-best tested model (:func:`ecgformer.metrics.paired_bootstrap`), and to
+every other tested model. ``ecgformer bench compare GRID/A GRID/B`` compares two tested models, also across grids
+that share their test records.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from ..models import create_model, list_models
 from .mixers import count_gflops
 from .timing import bench_log, emit_result, machine_info
 
-__all__ = ["DECLARATION", "RANKINGS", "add_declare_parser", "add_train_parser", "declare_final", "run_training_grid",
-           "summarize", "validation_record"]
+__all__ = ["DECLARATION", "RANKINGS", "add_compare_parser", "add_declare_parser", "add_train_parser", "compare_runs",
+           "declare_final", "run_training_grid", "summarize", "validation_record"]
 
 RUN_FILES = ("metrics.json", "per_class.csv", "predictions.csv")
 DECLARATION = "DECLARED.json"
@@ -192,7 +194,7 @@ def run_training_grid(config_path: str, models: Sequence[str], seeds: Sequence[i
                 record[metric] = record["test"]["value"]
                 (target / "run.json").write_text(json.dumps(record, indent=2) + "\n")
                 log(f"{name} seed {seed}: test {metric} = {record[metric]:.4f}")
-            summarize(out, metric, log=lambda line: None)
+            summarize(out, metric, log=lambda line: None, pairwise=False)
     return summarize(out, metric, log=log)
 
 
@@ -209,30 +211,47 @@ def _predictions(run_dir: Path) -> tuple[list[str], Any, Any] | None:
     return list(table["record_id"]), table[truth].to_numpy(), table[prob].to_numpy()
 
 
-def _comparison(out: Path, model: str, reference: str, seeds: Sequence[int], metric: str) -> dict[str, Any] | None:
-    """Paired bootstrap of ``model`` minus ``reference`` over their common tested seeds (None without predictions)."""
+def _tested_seeds(model_dir: Path) -> set[int]:
+    return {int(path.parent.name.removeprefix("seed")) for path in model_dir.glob("seed*/predictions.csv")}
+
+
+def compare_runs(model_a: str | Path, model_b: str | Path, metric: str = "auroc_macro",
+                 seeds: Sequence[int] | None = None) -> dict[str, Any] | None:
+    """Paired bootstrap of model A minus model B on their test records (:func:`ecgformer.metrics.paired_bootstrap`).
+
+    ``model_a`` and ``model_b`` are ``GRID/<model>`` folders of tested runs (``seed<k>/predictions.csv``), from one
+    grid or from two grids scored on the same test records. ``seeds`` defaults to the seeds tested in both. Returns
+    ``{"a", "b", "seeds", "difference", "low", "high", "tie", ...}``, or None where ``metric`` cannot be resampled or
+    no seed is tested in both; records that differ between the two raise ``ValueError``.
+    """
     from ..metrics import RESAMPLED_METRICS, paired_bootstrap
 
+    model_a, model_b = Path(model_a), Path(model_b)
+    seeds = sorted(_tested_seeds(model_a) & _tested_seeds(model_b)) if seeds is None else list(seeds)
     if metric not in RESAMPLED_METRICS or not seeds:
         return None
-    runs = [(_predictions(out / model / f"seed{s}"), _predictions(out / reference / f"seed{s}")) for s in seeds]
-    if any(a is None or b is None for a, b in runs):
-        return None
+    runs = [(_predictions(model_a / f"seed{s}"), _predictions(model_b / f"seed{s}")) for s in seeds]
+    missing = [s for s, (a, b) in zip(seeds, runs) if a is None or b is None]
+    if missing:
+        raise ValueError(f"seeds {missing} are not tested in both {model_a} and {model_b} (no predictions.csv)")
     records, labels, _ = runs[0][0]
     for a, b in runs:
         if a[0] != records or b[0] != records:
-            raise ValueError(f"{out}: {model} and {reference} were tested on different records")
+            raise ValueError(f"{model_a} and {model_b} were tested on different records: not a paired comparison")
     result = paired_bootstrap(labels, [a[2] for a, _ in runs], [b[2] for _, b in runs], metric)
-    return {"reference": reference, "seeds": list(seeds), **result.to_dict()}
+    return {"a": model_a.name, "b": model_b.name, "seeds": seeds, **result.to_dict()}
 
 
 def summarize(out: str | Path, metric: str = "auroc_macro", log: Callable[[str], None] = print,
-              rank_by: str = "validation") -> dict[str, Any]:
+              rank_by: str = "validation", pairwise: bool = True) -> dict[str, Any]:
     """Gather ``out/<model>/seed*/`` into ``summary.json``, ``summary.csv`` and ``summary.png``; return the summary.
 
     Models are ranked by mean best validation score (``rank_by="validation"``); a grid whose runs recorded no
     validation selection (made before ``benchmarks/PROTOCOL.md``) is listed by name and says so. Test scores are
-    reported, never used to rank: ``rank_by="test"`` is refused.
+    reported, never used to rank: ``rank_by="test"`` is refused. Each tested model carries its paired bootstrap
+    comparison to the validation-best tested model (``vs_reference``); with ``pairwise``, ``pairs`` also holds
+    every pair of tested models (:func:`compare_runs`, the higher-ranked model as A), which takes a few seconds per
+    pair.
     """
     import pandas as pd
 
@@ -268,13 +287,15 @@ def summarize(out: str | Path, metric: str = "auroc_macro", log: Callable[[str],
     if ranking == "validation":
         rows.sort(key=lambda row: row["val_mean"] if row["val_mode"] == "min" else -row["val_mean"])
     reference = next((row for row in rows if row["n_tested"]), None) if ranking == "validation" else None
-    for row in rows:
-        common = sorted(set(row["tested_seeds"]) & set(reference["tested_seeds"])) if reference else []
-        row["vs_reference"] = (_comparison(out, row["model"], reference["model"], common, metric)
+    for row in rows:  # over the seeds tested in both (runs tested before predictions.csv was kept: none)
+        row["vs_reference"] = (compare_runs(out / row["model"], out / reference["model"], metric)
                                if reference is not None and row is not reference else None)
+    tested = [row["model"] for row in rows if row["n_tested"]] if ranking == "validation" and pairwise else []
+    pairs = [pair for i, a in enumerate(tested) for b in tested[i + 1:]
+             if (pair := compare_runs(out / a, out / b, metric)) is not None]
     summary = {"metric": metric, "ranked_by": ranking, "reference": reference["model"] if reference else None,
                "declared": json.loads((out / DECLARATION).read_text()) if (out / DECLARATION).is_file() else None,
-               "rows": rows, "runs": runs}
+               "rows": rows, "pairs": pairs, "runs": runs}
     if rows:
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         flat = [{k: v for k, v in row.items() if k not in ("per_class_auroc", "scores", "seeds", "val_epochs",
@@ -403,6 +424,28 @@ def _declare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from .report import comparison_cell
+
+    for folder in (args.model_a, args.model_b):
+        if not Path(folder).is_dir():
+            raise SystemExit(f"error: {folder} is not a folder of a grid's model (GRID/<model>)")
+    try:
+        result = compare_runs(args.model_a, args.model_b, args.metric, args.seeds)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if result is None:
+        raise SystemExit(f"error: no paired comparison of {args.metric}: it cannot be resampled, or no seed is "
+                         f"tested in both {args.model_a} and {args.model_b}")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{args.model_a} - {args.model_b}: test {args.metric} {comparison_cell(result).replace('**', '')} "
+              f"(paired bootstrap {result['level']:.0%} interval, {result['n_resamples']} resamples of "
+              f"{result['n_records']} records; seeds {', '.join(map(str, result['seeds']))})")
+    return 0
+
+
 def _grid_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="YAML training config (see configs/)")
     parser.add_argument("--models", nargs="+", required=True, help="registered model names")
@@ -433,3 +476,15 @@ def add_declare_parser(targets: argparse._SubParsersAction) -> None:
     _grid_arguments(parser)
     parser.add_argument("--reason", required=True, help="the validation evidence that chose this configuration")
     parser.set_defaults(run=_declare)
+
+
+def add_compare_parser(targets: argparse._SubParsersAction) -> None:
+    """Register ``bench compare``."""
+    parser = targets.add_parser("compare", help="paired bootstrap of two tested models' test difference "
+                                "(GRID/<model> folders, also from two grids with the same test records)")
+    parser.add_argument("model_a", help="GRID/<model> folder of model A (tested runs)")
+    parser.add_argument("model_b", help="GRID/<model> folder of model B")
+    parser.add_argument("--metric", default="auroc_macro", help="auroc_macro or cinc2017_score")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the seeds tested in both")
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    parser.set_defaults(run=_compare)
