@@ -296,6 +296,7 @@ def test_auxiliary_loss_collects_pathway_balance_loss() -> None:
 
 
 def test_bench_models_smoke() -> None:
+    from ecgformer.bench.mixers import count_gflops
     from ecgformer.bench.models import markdown_table, run_models_benchmark
 
     result = run_models_benchmark(["ecgformer_t", "inception1d"], batch=2, length=256, repeats=1, log=lambda s: None)
@@ -303,3 +304,10 @@ def test_bench_models_smoke() -> None:
     for row in result["rows"]:
         assert row["params"] > 0 and row["gflops"] > 0 and row["train_ecg_s"] > 0 and row["infer_ecg_s"] > 0
     assert markdown_table(result).count("\n") == 3
+    strides = {"stem_stride": 2, "downsample_stride": [2, 2, 2]}  # a grid's model.overrides: 4x the tokens of the preset
+    result = run_models_benchmark(["ecgformer_t", "inception1d"], batch=2, length=256, repeats=1, log=lambda s: None,
+                                  model_overrides={"ecgformer_t": strides})
+    plain, with_strides = (ecgformer.create_model("ecgformer_t", num_classes=5, in_chans=12, **kw) for kw in ({}, strides))
+    assert plain.token_stride == 4 * with_strides.token_stride
+    assert result["rows"][0]["params"] == sum(p.numel() for p in with_strides.parameters())
+    assert result["rows"][0]["gflops"] > 2 * count_gflops(lambda: plain(torch.zeros(1, 12, 256)))

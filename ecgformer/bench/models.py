@@ -10,8 +10,9 @@ peak memory of a training step and of an inference batch. All timings are taken 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -33,9 +34,9 @@ __all__ = ["add_models_parser", "markdown_table", "run_models_benchmark"]
 TARGET = ("ecgformer_s", "xresnet1d101")
 
 
-def _build(name: str, in_chans: int, num_classes: int) -> torch.nn.Module:
+def _build(name: str, in_chans: int, num_classes: int, overrides: Mapping[str, Any]) -> torch.nn.Module:
     torch.manual_seed(0)
-    return create_model(name, num_classes=num_classes, in_chans=in_chans)
+    return create_model(name, num_classes=num_classes, in_chans=in_chans, **overrides)
 
 
 def _training_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
@@ -60,15 +61,17 @@ def _inference(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
 
 
 def run_models_benchmark(names: list[str], batch: int = 32, length: int = 1000, in_chans: int = 12,
-                         num_classes: int = 5, repeats: int = 5,
-                         log: Callable[[str], None] = print) -> dict[str, object]:
-    """Measure every preset; return ``{"config", "machine", "rows", "targets"}``."""
+                         num_classes: int = 5, repeats: int = 5, log: Callable[[str], None] = print,
+                         model_overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, object]:
+    """Measure every preset (built with ``model_overrides[name]`` where given, e.g. a grid's ``model.overrides``);
+    return ``{"config", "machine", "rows", "targets"}``."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(batch, in_chans, length, generator=generator)
     y = (torch.rand(batch, num_classes, generator=generator) < 0.3).float()
+    overrides = model_overrides or {}
     rows: list[dict[str, object]] = []
     for name in names:
-        model = _build(name, in_chans, num_classes)
+        model = _build(name, in_chans, num_classes, overrides.get(name, {}))
         row: dict[str, object] = {"model": name, "params": sum(p.numel() for p in model.parameters())}
         model.eval()
         with torch.no_grad():
@@ -78,7 +81,7 @@ def run_models_benchmark(names: list[str], batch: int = 32, length: int = 1000, 
         rows.append(row)
         log(_format_row(row, memory=False))
     for row in rows:  # memory after every timing: measuring it changes malloc's behaviour
-        model = _build(str(row["model"]), in_chans, num_classes)
+        model = _build(str(row["model"]), in_chans, num_classes, overrides.get(str(row["model"]), {}))
         step = _training_step(model, x, y)
         step()  # AdamW state exists from here on, as in a training run
         row["train_peak_mb"] = peak_memory_mb(step)
