@@ -10,6 +10,23 @@ import time
 __all__ = ["build_parser", "main"]
 
 
+def _run_list(args: argparse.Namespace) -> int:
+    """Print the registered model presets or token mixers, one per line."""
+    if args.what == "models":
+        from .models import list_models, model_info
+
+        for name in list_models():
+            info = model_info(name)
+            print(f"{name:<34} {info.params / 1e6:6.2f}M  {info.description}")
+    else:
+        from .mixers import list_mixers, mixer_info
+
+        for name in list_mixers():
+            info = mixer_info(name)
+            print(f"{name:<18} {info.family:<30} {info.paper}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser with one sub-command per job."""
     parser = argparse.ArgumentParser(prog="ecgformer", description=__doc__)
@@ -25,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .inference.cli import run_bundle_predict
     from .training.cli import add_training_parsers
     add_training_parsers(commands, bundle_predict=run_bundle_predict)
+    listing = commands.add_parser("list", help="list the registered model presets (12 leads, 5 classes) or mixers")
+    listing.add_argument("what", nargs="?", choices=("models", "mixers"), default="models")
+    listing.set_defaults(run=_run_list)
     return parser
 
 

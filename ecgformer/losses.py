@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .registry import Registry
+
 __all__ = ["bce_loss", "focal_loss", "asymmetric_loss", "softmax_cross_entropy", "BCELoss", "FocalLoss",
            "AsymmetricLoss", "SoftmaxCrossEntropyLoss", "LOSSES", "create_loss"]
 
@@ -155,12 +157,10 @@ class SoftmaxCrossEntropyLoss(_Loss):
         super().__init__({"weight": weight}, label_smoothing=label_smoothing, reduction=reduction)
 
 
-LOSSES: dict[str, type[_Loss]] = {"bce": BCELoss, "focal": FocalLoss, "asl": AsymmetricLoss,
-                                  "cross_entropy": SoftmaxCrossEntropyLoss}
+LOSSES: Registry[type[_Loss]] = Registry("loss", {"bce": BCELoss, "focal": FocalLoss, "asl": AsymmetricLoss,
+                                                  "cross_entropy": SoftmaxCrossEntropyLoss})
 
 
 def create_loss(name: str, **kwargs: object) -> nn.Module:
     """The loss module ``name`` (``"bce"``, ``"focal"``, ``"asl"``, ``"cross_entropy"``) with ``kwargs``."""
-    if name not in LOSSES:
-        raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {name!r}")
     return LOSSES[name](**kwargs)

@@ -100,3 +100,16 @@ def test_conv_pos_enc_is_residual_and_length_free() -> None:
     for length in (1, 9):
         x = torch.randn(2, length, 8)
         torch.testing.assert_close(cpe(x), x)
+
+
+def test_token_depthwise_convs_equal_conv1d_on_transposed_tokens() -> None:
+    """ConvPosEnc and ConvFFN run the channels-last depthwise op; a plain ``conv1d`` over time is the reference."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 11, 8)
+    cpe = ConvPosEnc(8, kernel_size=5)
+    reference = x + F.conv1d(x.transpose(1, 2), cpe.proj.weight, cpe.proj.bias, padding=2, groups=8).transpose(1, 2)
+    torch.testing.assert_close(cpe(x), reference)
+    ffn = create_ffn("conv", 8, 16).eval()
+    hidden = ffn.fc1(x)
+    mixed = F.conv1d(hidden.transpose(1, 2), ffn.dwconv.weight, ffn.dwconv.bias, padding=1, groups=16)
+    torch.testing.assert_close(ffn(x), ffn.fc2(F.gelu(mixed.transpose(1, 2))))

@@ -1,4 +1,4 @@
-"""The mixer contract (DESIGN.md), checked for every registered mixer and the notable variants of each family."""
+"""The mixer contract, checked for every registered mixer and the notable variants of each family."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Independent references for the attention mixers of part A, written from the papers' definitions.
+"""Independent references for the attention mixers, written from the papers' definitions.
 
 Every reference is a dense (or per-window loop) float64 attention built here from the mixer's weights; none
 calls the code under test.

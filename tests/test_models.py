@@ -66,6 +66,18 @@ def test_registry_lists_presets_and_baselines() -> None:
         ecgformer.create_model("resnet9000", num_classes=2)
 
 
+def test_cli_lists_every_preset_and_mixer(capsys: pytest.CaptureFixture[str]) -> None:
+    """``ecgformer list`` (the name ``export --help`` points to) prints one line per registered preset or mixer."""
+    from ecgformer.cli import main
+
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == sorted(NAMES)
+    assert lines[sorted(NAMES).index("ecgformer_s")].split()[1] == "5.00M"
+    assert main(["list", "mixers"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ecgformer.list_mixers()
+
+
 def test_100hz_preset_keeps_enough_tokens_for_attention() -> None:
     """A 2.5 s crop at 100 Hz (250 samples), tokens per stage, each stride rounding up: ecgformer_s (stem 4, then
     2, 4, 2) gives 63 / 32 / 8 / 4, the 100 Hz preset (stem 2, then 2, 2, 2) 125 / 63 / 32 / 16; everything but the
@@ -244,7 +256,7 @@ def test_mixer_layout_per_stage_and_per_block() -> None:
     layout = resolve_mixers(["conv", {"name": "swin", "window_size": 8}, ["smt", "attention"], "sr"], (1, 2, 5, 1))
     assert [name for name, _ in layout[2]] == ["smt", "attention", "smt", "attention", "smt"]
     assert layout[1] == [("swin", {"window_size": 8})] * 2
-    model = build("ecgformer_s", mixers=["conv", "conv", "hilo", "sr"], **SMALL_S)  # DESIGN.md's ablation example
+    model = build("ecgformer_s", mixers=["conv", "conv", "hilo", "sr"], **SMALL_S)  # an ablation of the hybrid layout
     assert [block.mixer_name for stage in model.stages for block in stage.blocks] == ["conv", "conv", "hilo", "hilo",
                                                                                       "sr"]
     swin = build("ecgformer_s_swin", **SMALL_S)

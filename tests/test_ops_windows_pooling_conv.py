@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from ecgformer.ops import (grid_partition, grid_reverse, pad_to_multiple, relative_position_index, shifted_window_mask,
                            window_partition, window_reverse)
 from ecgformer.ops.conv import depthwise_conv_tokens, multiscale_dwconv
-from ecgformer.ops.pooling import pool_tokens, pooled_kv_attention
+from ecgformer.ops.pooling import max_pool_same, pool_tokens, pooled_kv_attention
 
 
 @pytest.mark.parametrize("length,window", [(1, 4), (7, 4), (8, 4), (33, 16), (5, 1)])
@@ -137,3 +137,21 @@ def test_depthwise_conv_tokens_equals_conv1d_on_transposed_tokens(length, kernel
     expected_grads = torch.autograd.grad(expected.sum(), (x, weight))
     for got, want in zip(grads, expected_grads):
         torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kernel_size, stride", [(1, 1), (3, 1), (5, 2), (3, 3), (7, 4)])
+@pytest.mark.parametrize("length", [1, 6, 13])
+def test_max_pool_same_equals_max_pool1d_on_either_axis(kernel_size: int, stride: int, length: int) -> None:
+    """The export-safe 2D formulation against ``F.max_pool1d`` with 'same' padding, on signals and on tokens."""
+    x = torch.randn(2, 5, length)
+    reference = F.max_pool1d(x, kernel_size, stride, kernel_size // 2)
+    assert torch.equal(max_pool_same(x, kernel_size, stride), reference)
+    assert torch.equal(max_pool_same(x.transpose(1, 2), kernel_size, stride, dim=1), reference.transpose(1, 2))
+    assert reference.shape[-1] == -(-length // stride)
+
+
+def test_max_pool_same_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="kernel_size must be an odd int"):
+        max_pool_same(torch.zeros(1, 2, 5), 4)
+    with pytest.raises(ValueError, match="dim 1 or 2 of a 3-D tensor"):
+        max_pool_same(torch.zeros(1, 2, 5), 3, dim=0)

@@ -3,7 +3,7 @@
 Compared at B=8, H=4, D=32, kernel_size=65, dilation 1 and 4 and N in {1000, 2500, 5000, 10000}:
 the blocked ``torch`` backend, ``auto``, dense masked SDPA (the ``reference`` backend), an unfold-based
 implementation (below; the usual naive port) and compiled FlexAttention (forward without autograd, each
-BLOCK_SIZE). Targets of the ops issue are checked and printed at the end.
+BLOCK_SIZE). The op's speed and memory targets (the ratios in ``_targets``) are checked and printed at the end.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def _lookup(rows: list[dict[str, object]], impl: str, length: int, dilation: int
 
 
 def _targets(rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    """The ops issue's targets, evaluated at N=5000 (and 10000 for memory) for each dilation measured."""
+    """The local-attention op's speed and memory targets at N=5000 (10000 for memory), per dilation measured."""
     targets = []
     for dilation in sorted({int(r["dilation"]) for r in rows}):
         def get(impl: str, key: str, length: int = 5000) -> float | None:

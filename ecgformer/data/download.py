@@ -10,7 +10,6 @@ Offline (testable here): :func:`parse_sha256sums`, :func:`verify_checksums`,
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..checksums import sha256_file
 from .cinc2017 import _LABEL_FILES as _CINC2017_LABEL_FILES
 
 __all__ = ["DatasetSource", "SOURCES", "parse_sha256sums", "sha256_file", "verify_checksums", "write_sha256sums",
@@ -60,15 +60,6 @@ def parse_sha256sums(text: str) -> dict[str, str]:
             raise ValueError(f"not a sha256sum line: {line!r}")
         sums[name] = digest.lower()
     return sums
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_checksums(root: str | Path, sums: dict[str, str] | str | Path, files: Iterable[str] | None = None,

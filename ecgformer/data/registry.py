@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..registry import Registry
 from .base import LabelledSource
 from .cinc2017 import CinC2017
 from .cinc2021 import CinC2021
@@ -15,8 +16,8 @@ from .synthetic import SyntheticECG
 
 __all__ = ["DATASETS", "open_dataset", "dataset_tasks", "default_task"]
 
-DATASETS: dict[str, type] = {"ptbxl": PTBXL, "cinc2021": CinC2021, "cinc2017": CinC2017, "mitdb": MITBIH,
-                             "ludb": LUDB, "synthetic": SyntheticECG}
+DATASETS: Registry[type] = Registry("dataset", {"ptbxl": PTBXL, "cinc2021": CinC2021, "cinc2017": CinC2017,
+                                                "mitdb": MITBIH, "ludb": LUDB, "synthetic": SyntheticECG})
 _MITDB_TASKS = ("beats", "windows", "record")
 _DEFAULT_TASK = {"ptbxl": "superdiag", "cinc2021": "scored", "cinc2017": "rhythm", "mitdb": "beats",
                  "ludb": "rhythm", "synthetic": "multilabel"}
@@ -24,13 +25,12 @@ _DEFAULT_TASK = {"ptbxl": "superdiag", "cinc2021": "scored", "cinc2017": "rhythm
 
 def dataset_tasks(name: str) -> tuple[str, ...]:
     """The tasks ``open_dataset(name, task=...)`` accepts."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; datasets: {', '.join(DATASETS)}")
+    reader = DATASETS[name]  # an unknown name raises, listing the datasets
     if name == "mitdb":
         return _MITDB_TASKS
     if name == "synthetic":
         return ("multilabel",)
-    return tuple(DATASETS[name].tasks)
+    return tuple(reader.tasks)
 
 
 def default_task(name: str) -> str:

@@ -21,7 +21,7 @@ from ..data.synthetic import synthesize_ecg
 from ..data.wfdb_io import load_wfdb_record, read_header
 from ..inference.bundle import FORMAT_VERSION, BundleSpec, InputError, read_bundle_json, sha256_file
 from ..tempfiles import remove_stale_temporaries, temporary_path
-from .formats import FILE_NAMES, FORMATS, INPUT_NAME, OPSET, load_runner, write_model
+from .formats import FORMATS, INPUT_NAME, OPSET, load_runner, write_model
 from .source import ExportSource
 
 __all__ = ["TOLERANCE", "ParityError", "bundle_json", "export_bundle", "parity_inputs", "run_provenance"]
@@ -160,7 +160,7 @@ def export_bundle(source: ExportSource, out: str | Path, formats: Sequence[str] 
     out = Path(out)
     unknown = set(formats) - set(FORMATS)
     if unknown or not formats:
-        raise ValueError(f"formats must be a non-empty subset of {FORMATS}, got {list(formats)}")
+        raise ValueError(f"formats must be a non-empty subset of {tuple(FORMATS)}, got {list(formats)}")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
     if out.exists() and not (out / "model.json").is_file():
@@ -179,7 +179,7 @@ def export_bundle(source: ExportSource, out: str | Path, formats: Sequence[str] 
         for fmt in dict.fromkeys(formats):
             path = write_model(model, torch.from_numpy(inputs[:2]), fmt, staging)
             diffs = check_parity(model, path, fmt, inputs, lengths, tolerance)
-            meta["files"][fmt] = {"path": FILE_NAMES[fmt], "sha256": sha256_file(path), "input_name": INPUT_NAME,
+            meta["files"][fmt] = {"path": path.name, "sha256": sha256_file(path), "input_name": INPUT_NAME,
                                   **({"opset": OPSET} if fmt == "onnx" else {})}
             meta["parity"][fmt] = {"inputs": origin, "batch": int(inputs.shape[0]), "lengths": list(lengths),
                                    "max_abs_logit_diff": diffs, "tolerance": tolerance}

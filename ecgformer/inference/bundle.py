@@ -18,7 +18,6 @@ model files confined to the bundle folder). Every error is one line naming the k
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checksums import sha256_file
 from ..data.leads import normalize_lead_name
 from ..data.preprocess import Preprocess, resample, select_leads, sliding_windows
 from ..data.wfdb_io import flat_leads
@@ -43,15 +43,6 @@ class BundleError(ValueError):
 
 class InputError(ValueError):
     """One record that the bundle's model cannot classify; the message is the record's status."""
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_bundle_json(folder: str | Path) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_fraction
+
 __all__ = ["DropPath", "LayerScale"]
 
 
@@ -14,8 +16,7 @@ class DropPath(nn.Module):
 
     def __init__(self, p: float = 0.0) -> None:
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"drop path probability must be in [0, 1), got {p!r}")
+        check_fraction("drop path probability", p, include_one=False)
         self.p = p
 
     def forward(self, x: Tensor) -> Tensor:

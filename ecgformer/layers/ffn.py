@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_int
+from ..ops.conv import depthwise_conv_tokens
+from ..registry import Registry
+
 __all__ = ["FFNS", "Mlp", "ConvFFN", "GluFFN", "create_ffn"]
 
 
@@ -32,13 +36,12 @@ class ConvFFN(Mlp):
 
     def __init__(self, dim: int, hidden: int, drop: float = 0.0, kernel_size: int = 3) -> None:
         super().__init__(dim, hidden, drop)
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be an odd int >= 1, got {kernel_size!r}")
+        check_int("kernel_size", kernel_size, odd=True)
         self.dwconv = nn.Conv1d(hidden, hidden, kernel_size, padding=kernel_size // 2, groups=hidden)
 
     def hidden_activation(self, h: Tensor) -> Tensor:
         """GELU of the depthwise-convolved hidden tokens."""
-        return F.gelu(self.dwconv(h.transpose(1, 2)).transpose(1, 2))
+        return F.gelu(depthwise_conv_tokens(h, self.dwconv.weight, self.dwconv.bias))
 
 
 class GluFFN(nn.Module):
@@ -57,11 +60,9 @@ class GluFFN(nn.Module):
         return self.drop(self.fc2(self.drop(F.gelu(a) * b)))
 
 
-FFNS = {"mlp": Mlp, "conv": ConvFFN, "glu": GluFFN}
+FFNS: Registry[type[nn.Module]] = Registry("ffn", {"mlp": Mlp, "conv": ConvFFN, "glu": GluFFN})
 
 
 def create_ffn(name: str, dim: int, hidden: int, drop: float = 0.0) -> nn.Module:
-    """The FFN ``name`` (``"mlp"``, ``"conv"`` or ``"glu"``) of ``dim`` channels and ``hidden`` hidden width."""
-    if name not in FFNS:
-        raise ValueError(f"ffn must be one of {tuple(FFNS)}, got {name!r}")
+    """The FFN ``name`` of :data:`FFNS` (``"mlp"``, ``"conv"`` or ``"glu"``) of ``dim`` channels, ``hidden`` wide."""
     return FFNS[name](dim, hidden, drop)

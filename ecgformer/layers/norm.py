@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ..registry import Registry
+
 __all__ = ["NORMS", "TokenBatchNorm", "create_norm"]
-
-NORMS = ("layernorm", "rmsnorm", "batchnorm")
-
 
 class TokenBatchNorm(nn.BatchNorm1d):
     """BatchNorm over the channels of ``(B, N, C)`` tokens (statistics over batch and time)."""
@@ -17,12 +16,10 @@ class TokenBatchNorm(nn.BatchNorm1d):
         return super().forward(x.transpose(1, 2)).transpose(1, 2)
 
 
+NORMS: Registry[type[nn.Module]] = Registry(
+    "norm", {"layernorm": nn.LayerNorm, "rmsnorm": nn.RMSNorm, "batchnorm": TokenBatchNorm})
+
+
 def create_norm(name: str, dim: int) -> nn.Module:
-    """``"layernorm"`` (default of the backbones), ``"rmsnorm"`` or ``"batchnorm"`` over ``dim`` channels."""
-    if name == "layernorm":
-        return nn.LayerNorm(dim)
-    if name == "rmsnorm":
-        return nn.RMSNorm(dim)
-    if name == "batchnorm":
-        return TokenBatchNorm(dim)
-    raise ValueError(f"norm must be one of {NORMS}, got {name!r}")
+    """The norm ``name`` of :data:`NORMS` (``"layernorm"``, the backbones' default) over ``dim`` channels."""
+    return NORMS[name](dim)

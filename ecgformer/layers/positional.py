@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ..checks import check_int
+from ..ops.conv import depthwise_conv_tokens
+
 __all__ = ["ConvPosEnc"]
 
 
@@ -14,10 +17,9 @@ class ConvPosEnc(nn.Module):
 
     def __init__(self, dim: int, kernel_size: int = 3) -> None:
         super().__init__()
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"cpe_kernel must be an odd int >= 1, got {kernel_size!r}")
+        check_int("cpe_kernel", kernel_size, odd=True)
         self.proj = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, N, C) -> (B, N, C)``."""
-        return x + self.proj(x.transpose(1, 2)).transpose(1, 2)
+        return x + depthwise_conv_tokens(x, self.proj.weight, self.proj.bias)

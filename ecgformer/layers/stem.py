@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_int
 from ..ops.windows import pad_to_multiple
+from ..registry import Registry
 
 __all__ = ["receptive_field", "ConvStem", "PatchStem", "STEMS", "create_stem"]
-
-STEMS = ("conv", "patch")
-
 
 def receptive_field(kernels: Sequence[int], strides: Sequence[int]) -> int:
     """Input samples seen by one output of a chain of layers with these kernel sizes and strides."""
@@ -37,8 +36,7 @@ class ConvStem(nn.Module):
         super().__init__()
         if stride < 1 or stride & (stride - 1):
             raise ValueError(f"stem_stride must be a power of 2, got {stride!r}")
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"stem_kernel must be an odd int >= 1, got {kernel_size!r}")
+        check_int("stem_kernel", kernel_size, odd=True)
         n_convs = max(stride.bit_length() - 1, 1)
         widths = [in_chans] + [max(dim // 2, 1)] * (n_convs - 1) + [dim]
         kernels = [kernel_size] + [3] * (n_convs - 1)
@@ -64,8 +62,7 @@ class PatchStem(nn.Module):
 
     def __init__(self, in_chans: int, dim: int, patch_size: int = 8) -> None:
         super().__init__()
-        if patch_size < 1:
-            raise ValueError(f"stem_stride (patch size) must be >= 1, got {patch_size!r}")
+        check_int("stem_stride (patch size)", patch_size)
         self.proj = nn.Conv1d(in_chans, dim, patch_size, stride=patch_size)
         self.stride = self.receptive_field = patch_size
 
@@ -74,10 +71,14 @@ class PatchStem(nn.Module):
         return self.proj(pad_to_multiple(x, self.stride, dim=2)[0]).transpose(1, 2)
 
 
+def _patch_stem(in_chans: int, dim: int, stride: int, kernel_size: int) -> PatchStem:
+    """:class:`PatchStem` of patch size ``stride``; ``kernel_size`` is unused (a patch is its own kernel)."""
+    return PatchStem(in_chans, dim, stride)
+
+
+STEMS: Registry[Callable[[int, int, int, int], nn.Module]] = Registry("stem", {"conv": ConvStem, "patch": _patch_stem})
+
+
 def create_stem(kind: str, in_chans: int, dim: int, stride: int, kernel_size: int = 7) -> nn.Module:
-    """``"conv"`` (:class:`ConvStem`) or ``"patch"`` (:class:`PatchStem`, ``kernel_size`` unused)."""
-    if kind == "conv":
-        return ConvStem(in_chans, dim, stride, kernel_size)
-    if kind == "patch":
-        return PatchStem(in_chans, dim, stride)
-    raise ValueError(f"stem must be one of {STEMS}, got {kind!r}")
+    """The stem ``kind`` of :data:`STEMS`: ``"conv"`` (:class:`ConvStem`) or ``"patch"`` (:class:`PatchStem`)."""
+    return STEMS[kind](in_chans, dim, stride, kernel_size)

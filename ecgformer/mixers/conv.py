@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ..checks import check_int, check_tokens
 from ..ops.conv import depthwise_conv_tokens
-from .attention import check_tokens
 from .registry import register_mixer
-from .windowed import check_size
 
 __all__ = ["DepthwiseConvMixer"]
 
@@ -31,10 +30,8 @@ class DepthwiseConvMixer(nn.Module):
 
     def __init__(self, dim: int, num_heads: int = 4, kernel_size: int = 7) -> None:
         super().__init__()
-        check_size("dim", dim)
-        check_size("kernel_size", kernel_size)
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        check_int("dim", dim)
+        check_int("kernel_size", kernel_size, odd=True)
         self.dim = dim
         self.dwconv = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
 

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_choice, check_heads, check_int, check_ints, check_tokens
+from ..layers.attention import merge_heads, project_qkv
 from ..ops.local_attention import BACKENDS, local_attention
-from .attention import check_heads, check_tokens, merge_heads
 from .registry import register_mixer
-from .windowed import check_size, project_qkv
 
 __all__ = ["DilatedAttention"]
 
@@ -52,16 +52,12 @@ class DilatedAttention(nn.Module):
                  proj_drop: float = 0.0) -> None:
         super().__init__()
         check_heads(dim, num_heads)
-        check_size("kernel_size", kernel_size)
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        check_int("kernel_size", kernel_size, odd=True)
         dilations = (dilations,) if isinstance(dilations, int) else tuple(dilations)
         if not dilations or len(dilations) > num_heads:
             raise ValueError(f"dilations must hold 1 to num_heads={num_heads} values, got {dilations!r}")
-        for dilation in dilations:
-            check_size("dilations", dilation)
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        check_ints("dilations", dilations)
+        check_choice("backend", backend, BACKENDS)
         self.dim, self.num_heads, self.kernel_size, self.dilations, self.backend = (
             dim, num_heads, kernel_size, dilations, backend)
         groups = len(dilations)

@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_heads, check_int, check_ints, check_tokens
+from ..layers.attention import merge_heads, project_qkv
 from ..ops.pooling import pool_tokens
 from ..ops.windows import crop, pad_to_multiple, window_regions
-from .attention import check_heads, check_tokens, merge_heads
 from .registry import register_mixer
-from .windowed import check_size, project_qkv
 
 __all__ = ["FocalAttention"]
 
@@ -54,14 +54,13 @@ class FocalAttention(nn.Module):
                  proj_drop: float = 0.0) -> None:
         super().__init__()
         check_heads(dim, num_heads)
-        check_size("window_size", window_size)
+        check_int("window_size", window_size)
         pool_sizes, regions = tuple(pool_sizes), tuple(regions)
         if not pool_sizes or len(pool_sizes) != len(regions):
             raise ValueError(f"pool_sizes and regions must be non-empty and of equal length, got {pool_sizes!r} "
                              f"and {regions!r}")
-        for pool_size, region in zip(pool_sizes, regions):
-            check_size("pool_sizes", pool_size)
-            check_size("regions", region)
+        check_ints("pool_sizes", pool_sizes)
+        check_ints("regions", regions)
         if pool_sizes[0] != 1 or regions[0] < window_size:
             raise ValueError(f"level 0 must be fine (pool_sizes[0] == 1) and cover the window (regions[0] >= "
                              f"window_size={window_size}), got pool size {pool_sizes[0]}, region {regions[0]}")

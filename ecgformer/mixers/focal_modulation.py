@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_int, check_tokens
 from ..ops.conv import depthwise_conv_tokens
-from .attention import check_tokens
 from .registry import register_mixer
 
 __all__ = ["FocalModulation"]
@@ -49,12 +49,10 @@ class FocalModulation(nn.Module):
                  focal_factor: int = 4, bias: bool = True, normalize_modulator: bool = False,
                  post_norm: bool = False, proj_drop: float = 0.0) -> None:
         super().__init__()
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be an int >= 1, got {dim!r}")
+        check_int("dim", dim)
         for name, value, low in (("focal_level", focal_level, 1), ("focal_window", focal_window, 1),
                                  ("focal_factor", focal_factor, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+            check_int(name, value, low)
         self.kernel_sizes = tuple(focal_factor * level + focal_window for level in range(focal_level))
         if any(k % 2 == 0 for k in self.kernel_sizes):
             raise ValueError(f"focal_window={focal_window} and focal_factor={focal_factor} give even kernels "

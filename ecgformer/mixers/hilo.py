@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_fraction, check_heads, check_int, check_tokens
+from ..layers.attention import merge_heads, project_qkv, split_heads, window_attention
 from ..ops.pooling import pool_tokens
 from ..ops.windows import crop, pad_to_multiple, shifted_window_mask
-from .attention import check_heads, check_tokens, merge_heads, split_heads
 from .registry import register_mixer
-from .windowed import check_size, project_qkv, window_attention
 
 __all__ = ["HiLoAttention"]
 
@@ -46,9 +46,8 @@ class HiLoAttention(nn.Module):
                  attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
         super().__init__()
         check_heads(dim, num_heads)
-        check_size("window_size", window_size)
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+        check_int("window_size", window_size)
+        check_fraction("alpha", alpha)
         head_dim = dim // num_heads
         self.dim, self.window_size, self.attn_drop = dim, window_size, attn_drop
         self.lo_heads = num_heads if window_size == 1 else int(num_heads * alpha)

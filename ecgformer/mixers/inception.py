@@ -6,9 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_fraction, check_heads, check_int, check_tokens
+from ..layers.attention import SelfAttention
 from ..ops.conv import depthwise_conv_tokens
-from ..ops.pooling import pool_tokens
-from .attention import Attention, check_heads, check_tokens
+from ..ops.pooling import max_pool_same, pool_tokens
 from .registry import register_mixer
 
 __all__ = ["InceptionMixer"]
@@ -34,7 +35,7 @@ class InceptionMixer(nn.Module):
 
     1D port: kernels have ``kernel_size`` taps; pooling is :func:`ecgformer.ops.pooling.pool_tokens`, whose last
     window averages only real tokens (iFormer's ``count_include_pad=False``), so any ``N >= 1`` works. The
-    low-frequency attention is the package's :class:`~ecgformer.mixers.attention.Attention`, which adds an output
+    low-frequency attention is the package's :class:`~ecgformer.layers.attention.SelfAttention` (the ``attention`` mixer), which adds an output
     projection iFormer's low mixer lacks. ECG default ``pool_size=4`` (iFormer pools by 2 in its early
     stages): ECG token sequences are long and the low-frequency path is the only quadratic one.
 
@@ -53,16 +54,13 @@ class InceptionMixer(nn.Module):
                  kernel_size: int = 3, qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
         super().__init__()
         check_heads(dim, num_heads)
-        if not 0.0 <= low_ratio <= 1.0:
-            raise ValueError(f"low_ratio must be in [0, 1], got {low_ratio!r}")
+        check_fraction("low_ratio", low_ratio)
         low_heads = round(low_ratio * num_heads)
         if not 1 <= low_heads <= num_heads - 1:
             raise ValueError(f"low_ratio={low_ratio} gives {low_heads} of num_heads={num_heads} low-frequency heads; "
                              "both paths need at least one head")
-        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
-            raise ValueError(f"pool_size must be an int >= 1, got {pool_size!r}")
-        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be an odd positive int, got {kernel_size!r}")
+        check_int("pool_size", pool_size)
+        check_int("kernel_size", kernel_size, odd=True)
         head_dim = dim // num_heads
         if head_dim * (num_heads - low_heads) < 2:
             raise ValueError(f"dim={dim} with num_heads={num_heads} leaves fewer than 2 high-frequency channels")
@@ -75,7 +73,7 @@ class InceptionMixer(nn.Module):
         self.conv_dw = nn.Conv1d(2 * self.conv_in, 2 * self.conv_in, kernel_size, padding=kernel_size // 2,
                                  groups=2 * self.conv_in, bias=False)
         self.pool_linear = nn.Linear(pool_in, 2 * pool_in)
-        self.low_attention = Attention(self.low_dim, num_heads=low_heads, qkv_bias=qkv_bias, attn_drop=attn_drop)
+        self.low_attention = SelfAttention(self.low_dim, num_heads=low_heads, qkv_bias=qkv_bias, attn_drop=attn_drop)
         fused = 2 * self.high_dim + self.low_dim
         self.fuse_dw = nn.Conv1d(fused, fused, kernel_size, padding=kernel_size // 2, groups=fused, bias=False)
         self.proj = nn.Linear(fused, dim)
@@ -85,9 +83,7 @@ class InceptionMixer(nn.Module):
         """High-frequency path on the first ``C_h`` channels: ``(B, N, C_h) -> (B, N, 2 C_h)``."""
         conv_x, pool_x = x[..., : self.conv_in], x[..., self.conv_in:]
         conv_x = F.gelu(depthwise_conv_tokens(self.conv_linear(conv_x), self.conv_dw.weight))
-        # a (1, k) max_pool2d: torch.export specialises max_pool1d to the traced length
-        pool_x = F.max_pool2d(pool_x.unsqueeze(1), (self.kernel_size, 1), stride=1, padding=(self.kernel_size // 2, 0))
-        pool_x = F.gelu(self.pool_linear(pool_x.squeeze(1)))
+        pool_x = F.gelu(self.pool_linear(max_pool_same(pool_x, self.kernel_size, dim=1)))
         return torch.cat([conv_x, pool_x], dim=-1)
 
     def low_frequency(self, x: Tensor) -> Tensor:

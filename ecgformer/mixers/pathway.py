@@ -9,9 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_heads, check_int, check_ints, check_tokens
+from ..layers.attention import merge_heads, split_heads
 from ..ops.pooling import pool_tokens, token_matmul
 from ..ops.windows import crop, pad_to_multiple, shifted_window_mask, window_partition, window_reverse
-from .attention import check_heads, check_tokens, merge_heads, split_heads
 from .registry import register_mixer
 
 __all__ = ["AdaptivePathways", "DualPatchAttention"]
@@ -30,11 +31,6 @@ def _moving_average_matrices(length: int, kernels: Sequence[int]) -> Tensor:
     return torch.cat(blocks)
 
 
-def _check_int(name: str, value: object, low: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-
-
 class DualPatchAttention(nn.Module):
     """One Pathformer pathway: intra-patch plus inter-patch attention at patch size ``S``.
 
@@ -50,7 +46,7 @@ class DualPatchAttention(nn.Module):
                  attn_drop: float = 0.0) -> None:
         super().__init__()
         check_heads(dim, num_heads)
-        _check_int("patch_size", patch_size)
+        check_int("patch_size", patch_size)
         self.dim, self.num_heads, self.patch_size, self.attn_drop = dim, num_heads, patch_size, attn_drop
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.patch_qk = nn.Linear(patch_size * dim, 2 * dim, bias=qkv_bias)
@@ -144,19 +140,12 @@ class AdaptivePathways(nn.Module):
         patch_sizes, trend_kernels = tuple(patch_sizes), tuple(trend_kernels)
         if not patch_sizes or len(set(patch_sizes)) != len(patch_sizes):
             raise ValueError(f"patch_sizes must be distinct and non-empty, got {patch_sizes}")
-        for size in patch_sizes:
-            _check_int("patch_sizes entries", size)
+        check_ints("patch_sizes", patch_sizes)
         top_k = len(patch_sizes) if top_k is None else top_k
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= len(patch_sizes):
-            raise ValueError(f"top_k must be None or an int in [1, {len(patch_sizes)}], got {top_k!r}")
-        _check_int("router_bins", router_bins, low=3)
-        if isinstance(season_k, bool) or not isinstance(season_k, int) or not 1 <= season_k <= (router_bins - 1) // 2:
-            raise ValueError(f"season_k must be an int in [1, {(router_bins - 1) // 2}] for router_bins={router_bins}, "
-                             f"got {season_k!r}")
-        if not trend_kernels:
-            raise ValueError("trend_kernels must hold at least one moving-average size")
-        for kernel in trend_kernels:
-            _check_int("trend_kernels entries", kernel)
+        check_int("top_k", top_k, 1, len(patch_sizes))
+        check_int("router_bins", router_bins, 3)
+        check_int("season_k", season_k, 1, (router_bins - 1) // 2)
+        check_ints("trend_kernels", trend_kernels)
         self.dim, self.patch_sizes, self.top_k = dim, patch_sizes, top_k
         self.router_bins, self.season_k, self.trend_kernels = router_bins, season_k, trend_kernels
         self.noisy_gating = noisy_gating

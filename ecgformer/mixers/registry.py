@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
-__all__ = ["MixerInfo", "register_mixer", "list_mixers", "mixer_info", "create_mixer"]
+from ..registry import Registry
+
+__all__ = ["MIXERS", "MixerInfo", "register_mixer", "list_mixers", "mixer_info", "create_mixer"]
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class MixerInfo:
     cls: type[nn.Module]
 
 
-_MIXERS: dict[str, MixerInfo] = {}
+MIXERS: Registry[MixerInfo] = Registry("mixer")
 
 
 def register_mixer(name: str, *, family: str, paper: str, origin_2d: str,
@@ -30,9 +32,7 @@ def register_mixer(name: str, *, family: str, paper: str, origin_2d: str,
     """Class decorator registering a mixer under ``name`` with its paper and 1D-port notes."""
 
     def decorate(cls: type[nn.Module]) -> type[nn.Module]:
-        if name in _MIXERS:
-            raise ValueError(f"mixer {name!r} is already registered by {_MIXERS[name].cls.__qualname__}")
-        _MIXERS[name] = MixerInfo(name, family, paper, origin_2d, changes_1d, cls)
+        MIXERS.register(name, MixerInfo(name, family, paper, origin_2d, changes_1d, cls))
         return cls
 
     return decorate
@@ -40,14 +40,12 @@ def register_mixer(name: str, *, family: str, paper: str, origin_2d: str,
 
 def list_mixers() -> list[str]:
     """Names of every registered mixer, sorted."""
-    return sorted(_MIXERS)
+    return MIXERS.names()
 
 
 def mixer_info(name: str) -> MixerInfo:
     """Metadata (family, paper, 2D origin, what changed in 1D) of the mixer ``name``."""
-    if name not in _MIXERS:
-        raise ValueError(f"unknown mixer {name!r}; registered: {', '.join(list_mixers())}")
-    return _MIXERS[name]
+    return MIXERS[name]
 
 
 def create_mixer(name: str, dim: int, num_heads: int = 4, **kwargs: object) -> nn.Module:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_heads, check_int, check_ints, check_tokens
 from ..ops.conv import multiscale_dwconv
-from .attention import check_heads, check_tokens
 from .registry import register_mixer
 
 __all__ = ["ScaleAwareModulation"]
@@ -48,11 +48,10 @@ class ScaleAwareModulation(nn.Module):
         super().__init__()
         check_heads(dim, num_heads)
         kernel_sizes = tuple(range(3, 3 + 2 * num_heads, 2)) if kernel_sizes is None else tuple(kernel_sizes)
-        if len(kernel_sizes) != num_heads or any(
-                isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0 for k in kernel_sizes):
-            raise ValueError(f"kernel_sizes must be {num_heads} odd positive ints (one per head), got {kernel_sizes}")
-        if isinstance(expand_ratio, bool) or not isinstance(expand_ratio, int) or expand_ratio < 1:
-            raise ValueError(f"expand_ratio must be an int >= 1, got {expand_ratio!r}")
+        if len(kernel_sizes) != num_heads:
+            raise ValueError(f"kernel_sizes must hold num_heads={num_heads} kernels (one per head), got {kernel_sizes}")
+        check_ints("kernel_sizes", kernel_sizes, odd=True)
+        check_int("expand_ratio", expand_ratio)
         self.dim, self.num_heads, self.kernel_sizes = dim, num_heads, kernel_sizes
         head_dim = dim // num_heads
         self.value = nn.Linear(dim, dim, bias=bias)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_choice, check_heads, check_int, check_tokens
+from ..layers.attention import merge_heads, split_heads
 from ..ops.pooling import pool_tokens
 from ..ops.windows import pad_to_multiple
-from .attention import check_heads, check_tokens, merge_heads, split_heads
 from .registry import register_mixer
-from .windowed import check_size
 
 __all__ = ["SpatialReductionAttention"]
 
@@ -50,10 +50,9 @@ class SpatialReductionAttention(nn.Module):
                  qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
         super().__init__()
         check_heads(dim, num_heads)
-        if mode not in SR_MODES:
-            raise ValueError(f"mode must be one of {SR_MODES}, got {mode!r}")
-        check_size("sr_ratio", sr_ratio)
-        check_size("num_tokens", num_tokens)
+        check_choice("mode", mode, SR_MODES)
+        check_int("sr_ratio", sr_ratio)
+        check_int("num_tokens", num_tokens)
         self.dim, self.num_heads, self.mode, self.attn_drop = dim, num_heads, mode, attn_drop
         self.sr_ratio, self.num_tokens = sr_ratio, num_tokens
         self.q = nn.Linear(dim, dim, bias=qkv_bias)

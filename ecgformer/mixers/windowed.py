@@ -1,49 +1,16 @@
-"""Windowed attention in 1D: Swin W-MSA / SW-MSA and Twins LSA, plus the helpers other attention mixers share."""
+"""Windowed attention in 1D: Swin W-MSA / SW-MSA and Twins LSA."""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_heads, check_int, check_tokens
+from ..layers.attention import merge_heads, project_qkv, window_attention
 from ..ops.windows import crop, cyclic_shift, pad_to_multiple, relative_position_index, shifted_window_mask
-from .attention import check_heads, check_tokens, merge_heads, split_heads
 from .registry import register_mixer
 
-__all__ = ["check_size", "project_qkv", "window_attention", "SwinAttention"]
-
-
-def check_size(name: str, value: int, minimum: int = 1) -> None:
-    """Raise ``ValueError`` naming the constructor argument unless ``value`` is an int ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
-def project_qkv(qkv: nn.Linear, x: Tensor, num_heads: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Fused ``qkv`` projection of ``(B, N, C)`` tokens, split into ``(B, H, N, D)`` queries, keys and values."""
-    q, k, v = (split_heads(t, num_heads) for t in qkv(x).chunk(3, dim=-1))
-    return q, k, v
-
-
-def window_attention(q: Tensor, k: Tensor, v: Tensor, allowed: Tensor, bias: Tensor | None = None,
-                     dropout_p: float = 0.0) -> Tensor:
-    """Attention inside non-overlapping windows of ``(B, H, nW * w, D)`` queries, keys and values.
-
-    ``allowed`` ``(nW, w, w)`` is the boolean mask of :func:`~ecgformer.ops.windows.shifted_window_mask`;
-    ``bias`` ``(H, w, w)`` an optional additive relative position bias shared by all windows. Heads stay
-    outside the windows, so folding windows into the SDPA "head" axis is a view (4-D SDPA exports to ONNX). The
-    mask is expanded (a stride-0 view) over the batch: a mask of batch 1 makes exported graphs require batch > 1.
-    """
-    batch, heads, padded, dim = q.shape
-    n_windows, window = allowed.shape[0], allowed.shape[1]
-    if bias is None:
-        mask = allowed.expand(heads, -1, -1, -1)
-    else:
-        mask = bias[:, None].to(q.dtype).masked_fill(~allowed, float("-inf"))
-    out = F.scaled_dot_product_attention(
-        *(t.reshape(batch, heads * n_windows, window, dim) for t in (q, k, v)),
-        attn_mask=mask.reshape(1, heads * n_windows, window, window).expand(batch, -1, -1, -1), dropout_p=dropout_p)
-    return out.view(batch, heads, padded, dim)
+__all__ = ["SwinAttention"]
 
 
 @register_mixer(
@@ -77,7 +44,7 @@ class SwinAttention(nn.Module):
                  qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
         super().__init__()
         check_heads(dim, num_heads)
-        check_size("window_size", window_size)
+        check_int("window_size", window_size)
         self.dim, self.num_heads, self.window_size, self.attn_drop = dim, num_heads, window_size, attn_drop
         self.shift_size = window_size // 2 if shift else 0
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)

@@ -6,14 +6,19 @@ models' ``reset_classifier``) and takes ``pre_logits=True`` to return the featur
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_choice, check_heads, check_int
 from ..layers import DropPath, LayerScale, Mlp
-from ..mixers.attention import check_heads, merge_heads, split_heads
+from ..layers.attention import merge_heads, split_heads
+from ..registry import Registry
 
-__all__ = ["PooledHead", "ClassAttentionHead", "QueryHead", "BenchmarkHead", "HEADS", "create_head"]
+__all__ = ["LinearClassifierHead", "PooledHead", "ClassAttentionHead", "QueryHead", "BenchmarkHead", "HEADS",
+           "create_head"]
 
 
 def pool_tokens_global(x: Tensor, pool: str) -> Tensor:
@@ -23,7 +28,17 @@ def pool_tokens_global(x: Tensor, pool: str) -> Tensor:
     return torch.cat([x.mean(1), x.amax(1)], dim=-1)
 
 
-class PooledHead(nn.Module):
+class LinearClassifierHead(nn.Module):
+    """Base of the heads whose classifier is one ``Linear`` on ``self.features`` channels (set before ``reset``)."""
+
+    features: int
+
+    def reset(self, num_classes: int) -> None:
+        """New classifier for ``num_classes`` classes."""
+        self.fc = nn.Linear(self.features, num_classes)
+
+
+class PooledHead(LinearClassifierHead):
     """Global pooling, LayerNorm, dropout and a linear classifier (ConvNeXt / MetaFormer head).
 
     ``pool="avg"`` averages the tokens; ``pool="avgmax"`` concatenates average and max pooling (the
@@ -32,16 +47,11 @@ class PooledHead(nn.Module):
 
     def __init__(self, dim: int, num_classes: int, pool: str = "avg", drop: float = 0.0) -> None:
         super().__init__()
-        if pool not in ("avg", "avgmax"):
-            raise ValueError(f"pool must be 'avg' or 'avgmax', got {pool!r}")
+        check_choice("pool", pool, ("avg", "avgmax"))
         self.pool, self.features = pool, dim * (2 if pool == "avgmax" else 1)
         self.norm = nn.LayerNorm(self.features)
         self.drop = nn.Dropout(drop)
         self.reset(num_classes)
-
-    def reset(self, num_classes: int) -> None:
-        """New classifier for ``num_classes`` classes."""
-        self.fc = nn.Linear(self.features, num_classes)
 
     def forward(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """``(B, N, C) -> (B, num_classes)`` (``(B, C or 2C)`` features with ``pre_logits``)."""
@@ -85,7 +95,7 @@ class ClassAttentionBlock(nn.Module):
         return cls + self.drop_path(self.ls2(self.mlp(self.norm2(cls))))
 
 
-class ClassAttentionHead(nn.Module):
+class ClassAttentionHead(LinearClassifierHead):
     """CaiT-style head (Touvron et al., "Going deeper with Image Transformers", ICCV 2021): a learned class
     token passes ``depth`` class-attention layers over the backbone tokens, then LayerNorm and a linear
     classifier. CaiT uses 2 such layers with LayerScale."""
@@ -93,8 +103,7 @@ class ClassAttentionHead(nn.Module):
     def __init__(self, dim: int, num_classes: int, num_heads: int = 4, depth: int = 2, mlp_ratio: float = 4.0,
                  layer_scale: float | None = 1e-5, drop_path: float = 0.0, drop: float = 0.0) -> None:
         super().__init__()
-        if depth < 1:
-            raise ValueError(f"depth must be >= 1, got {depth!r}")
+        check_int("depth", depth)
         self.features = dim
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         nn.init.trunc_normal_(self.cls_token, std=0.02)
@@ -103,10 +112,6 @@ class ClassAttentionHead(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.drop = nn.Dropout(drop)
         self.reset(num_classes)
-
-    def reset(self, num_classes: int) -> None:
-        """New classifier for ``num_classes`` classes."""
-        self.fc = nn.Linear(self.features, num_classes)
 
     def forward(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """``(B, N, C) -> (B, num_classes)`` (``(B, C)`` class-token features with ``pre_logits``)."""
@@ -170,7 +175,7 @@ class QueryHead(nn.Module):
         return f if pre_logits else (f * self.fc_weight).sum(-1) + self.fc_bias
 
 
-class BenchmarkHead(nn.Module):
+class BenchmarkHead(LinearClassifierHead):
     """Head of the PTB-XL benchmark's CNNs (Strodthoff et al. 2021, fastai's ``create_head1d``): concat
     pooling (average and max), then BatchNorm, dropout ``drop / 2``, Linear to ``hidden`` (128), ReLU,
     BatchNorm, dropout ``drop`` (0.5) and the linear classifier."""
@@ -182,28 +187,39 @@ class BenchmarkHead(nn.Module):
         self.features = hidden
         self.reset(num_classes)
 
-    def reset(self, num_classes: int) -> None:
-        """New classifier for ``num_classes`` classes."""
-        self.fc = nn.Linear(self.features, num_classes)
-
     def forward(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """``(B, N, C) -> (B, num_classes)`` (``(B, hidden)`` features with ``pre_logits``)."""
         x = self.hidden(pool_tokens_global(x, "avgmax"))
         return x if pre_logits else self.fc(x)
 
 
-HEADS = ("avg", "avgmax", "class_attention", "query", "benchmark")
+def _pooled_head(pool: str) -> Callable[..., nn.Module]:
+    def create(dim: int, num_classes: int, num_heads: int, drop: float, **kwargs: object) -> nn.Module:
+        return PooledHead(dim, num_classes, pool=pool, drop=drop, **kwargs)
+    return create
+
+
+def _attention_head(cls: type[nn.Module]) -> Callable[..., nn.Module]:
+    def create(dim: int, num_classes: int, num_heads: int, drop: float, **kwargs: object) -> nn.Module:
+        return cls(dim, num_classes, num_heads=num_heads, drop=drop, **kwargs)
+    return create
+
+
+def _benchmark_head(dim: int, num_classes: int, num_heads: int, drop: float, **kwargs: object) -> nn.Module:
+    return BenchmarkHead(dim, num_classes, drop=drop, **kwargs)
+
+
+HEADS: Registry[Callable[..., nn.Module]] = Registry("head", {
+    "avg": _pooled_head("avg"), "avgmax": _pooled_head("avgmax"),
+    "class_attention": _attention_head(ClassAttentionHead), "query": _attention_head(QueryHead),
+    "benchmark": _benchmark_head})
 
 
 def create_head(name: str, dim: int, num_classes: int, num_heads: int = 4, drop: float = 0.0,
                 **kwargs: object) -> nn.Module:
-    """The head ``name`` (one of :data:`HEADS`) on ``dim``-channel tokens; ``kwargs`` go to its constructor."""
-    if name in ("avg", "avgmax"):
-        return PooledHead(dim, num_classes, pool=name, drop=drop, **kwargs)
-    if name == "class_attention":
-        return ClassAttentionHead(dim, num_classes, num_heads=num_heads, drop=drop, **kwargs)
-    if name == "query":
-        return QueryHead(dim, num_classes, num_heads=num_heads, drop=drop, **kwargs)
-    if name == "benchmark":
-        return BenchmarkHead(dim, num_classes, drop=drop, **kwargs)
-    raise ValueError(f"head must be one of {HEADS}, got {name!r}")
+    """The head ``name`` (one of :data:`HEADS`) on ``dim``-channel tokens; ``kwargs`` go to its constructor.
+
+    Each entry of :data:`HEADS` is a factory ``(dim, num_classes, num_heads, drop, **kwargs) -> head``; heads without
+    attention ignore ``num_heads``.
+    """
+    return HEADS[name](dim, num_classes, num_heads, drop, **kwargs)

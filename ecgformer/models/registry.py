@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..registry import Registry
 from .base import EcgModel
 
-__all__ = ["ModelInfo", "register_model", "list_models", "model_info", "create_model"]
+__all__ = ["MODELS", "ModelInfo", "register_model", "list_models", "model_info", "create_model"]
 
 
 @dataclass(frozen=True)
@@ -21,27 +22,23 @@ class ModelInfo:
     description: str
 
 
-_MODELS: dict[str, ModelInfo] = {}
+MODELS: Registry[ModelInfo] = Registry("model")
 
 
 def register_model(name: str, cls: type[EcgModel], config: Mapping[str, object], params: int,
                    description: str) -> None:
     """Register the preset ``name``: ``cls(num_classes, in_chans, **config)`` of about ``params`` parameters."""
-    if name in _MODELS:
-        raise ValueError(f"model {name!r} is already registered")
-    _MODELS[name] = ModelInfo(name, cls, dict(config), params, description)
+    MODELS.register(name, ModelInfo(name, cls, dict(config), params, description))
 
 
 def list_models() -> list[str]:
     """Names of every registered model, sorted."""
-    return sorted(_MODELS)
+    return MODELS.names()
 
 
 def model_info(name: str) -> ModelInfo:
     """Class, config, stated size and description of the preset ``name``."""
-    if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; registered: {', '.join(list_models())}")
-    return _MODELS[name]
+    return MODELS[name]
 
 
 def create_model(name: str, num_classes: int, in_chans: int = 12, **overrides: object) -> EcgModel:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..checks import check_int
+
 __all__ = ["window_bounds", "group_lengths", "neighborhood_mask", "check_local_attention_args"]
 
 
@@ -63,10 +65,8 @@ def check_local_attention_args(q: Tensor, k: Tensor, v: Tensor, kernel_size: int
                          f"k {tuple(k.shape)}, v {tuple(v.shape)}")
     if q.shape[2] < 1:
         raise ValueError("q must hold at least one token (N >= 1)")
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be an odd int >= 1, got {kernel_size!r}")
-    if isinstance(dilation, bool) or not isinstance(dilation, int) or dilation < 1:
-        raise ValueError(f"dilation must be an int >= 1, got {dilation!r}")
+    check_int("kernel_size", kernel_size, odd=True)
+    check_int("dilation", dilation)
     if rpb is not None:
         expected = (q.shape[1], 2 * kernel_size - 1)
         if not isinstance(rpb, Tensor) or tuple(rpb.shape) != expected:

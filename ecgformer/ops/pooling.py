@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..checks import check_int
 from .windows import pad_to_multiple
 
-__all__ = ["pool_tokens", "pooled_kv_attention", "token_matmul"]
+__all__ = ["max_pool_same", "pool_tokens", "pooled_kv_attention", "token_matmul"]
 
 
 def token_matmul(matrix: Tensor, x: Tensor) -> Tensor:
@@ -55,11 +56,9 @@ def pool_tokens(x: Tensor, pool_size: int | None = None, num_tokens: int | None 
     if (pool_size is None) == (num_tokens is None):
         raise ValueError("give exactly one of pool_size or num_tokens")
     if pool_size is not None:
-        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
-            raise ValueError(f"pool_size must be an int >= 1, got {pool_size!r}")
+        check_int("pool_size", pool_size)
         return x if pool_size == 1 else _average_windows(x, pool_size)
-    if isinstance(num_tokens, bool) or not isinstance(num_tokens, int) or num_tokens < 1:
-        raise ValueError(f"num_tokens must be an int >= 1, got {num_tokens!r}")
+    check_int("num_tokens", num_tokens)
     return _adaptive_average(x, num_tokens)
 
 
@@ -77,3 +76,20 @@ def pooled_kv_attention(q: Tensor, k: Tensor, v: Tensor, pool_size: int | None =
                          f"k {tuple(k.shape)}, v {tuple(v.shape)}")
     k, v = pool_tokens(k, pool_size, num_tokens), pool_tokens(v, pool_size, num_tokens)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias)
+
+
+def max_pool_same(x: Tensor, kernel_size: int, stride: int = 1, dim: int = -1) -> Tensor:
+    """'Same'-padded max-pooling of a 3-D tensor along ``dim`` (1 or 2): odd ``kernel_size``, ``ceil(L / stride)``
+    outputs; ``dim=-1`` pools signals ``(B, C, T)``, ``dim=1`` tokens ``(B, N, C)`` in place.
+
+    Runs as a 2D pooling with a unit kernel across the other axis because ``torch.export`` specialises
+    ``max_pool1d`` to the traced length, which would pin an exported model to one input length.
+    """
+    check_int("kernel_size", kernel_size, odd=True)
+    check_int("stride", stride)
+    if x.dim() != 3 or dim % 3 == 0:
+        raise ValueError(f"max_pool_same pools dim 1 or 2 of a 3-D tensor, got dim={dim} of shape {tuple(x.shape)}")
+    unit = 2 if dim % 3 == 2 else 1  # the unit axis goes next to the pooled one: (B, C, 1, T) or (B, 1, N, C)
+    kernel, step, pad = ((1, kernel_size), (1, stride), (0, kernel_size // 2)) if unit == 2 else (
+        (kernel_size, 1), (stride, 1), (kernel_size // 2, 0))
+    return F.max_pool2d(x.unsqueeze(unit), kernel, stride=step, padding=pad).squeeze(unit)

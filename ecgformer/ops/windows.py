@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..checks import check_int
+
 __all__ = [
     "pad_to_multiple",
     "crop",
@@ -25,16 +27,9 @@ __all__ = [
 ]
 
 
-def _check_positive(name: str, value: int) -> None:
-    if isinstance(value, (torch.SymInt, Tensor)):  # a length traced by export or torch.jit.trace: no guard
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def pad_to_multiple(x: Tensor, multiple: int, dim: int = 1) -> tuple[Tensor, int]:
     """Zero-pad ``x`` at the end of ``dim`` to a multiple of ``multiple``; return ``(padded, pad)``."""
-    _check_positive("multiple", multiple)
+    check_int("multiple", multiple)
     dim = dim % x.dim()
     length = x.shape[dim]
     pad = (length + multiple - 1) // multiple * multiple - length  # no negative modulo: traced Dims reject it
@@ -58,7 +53,7 @@ def crop(x: Tensor, length: int, dim: int = 1) -> Tensor:
 
 def window_partition(x: Tensor, window: int) -> Tensor:
     """Split ``(B, N, C)`` with ``N % window == 0`` into ``(B * N // window, window, C)`` windows."""
-    _check_positive("window", window)
+    check_int("window", window)
     batch, length, channels = x.shape
     if length % window:
         raise ValueError(f"sequence length {length} is not a multiple of window {window}; pad_to_multiple first")
@@ -67,7 +62,7 @@ def window_partition(x: Tensor, window: int) -> Tensor:
 
 def window_reverse(windows: Tensor, window: int, batch: int) -> Tensor:
     """Inverse of :func:`window_partition`: ``(B * nW, window, C) -> (B, nW * window, C)``."""
-    _check_positive("window", window)
+    check_int("window", window)
     if windows.shape[0] % batch or windows.shape[1] != window:
         raise ValueError(f"windows of shape {tuple(windows.shape)} do not split into batch {batch} x window {window}")
     return windows.reshape(batch, -1, windows.shape[-1])
@@ -86,9 +81,8 @@ def _shift_geometry(length: int, window: int, shift: int,
 
 
 def _check_shift(window: int, shift: int) -> None:
-    _check_positive("window", window)
-    if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift < window:
-        raise ValueError(f"shift must be an int in [0, window={window}), got {shift!r}")
+    check_int("window", window)
+    check_int("shift", shift, 0, window - 1)
 
 
 def shifted_window_mask(length: int, window: int, shift: int, device: torch.device | None = None) -> Tensor:
@@ -101,7 +95,7 @@ def shifted_window_mask(length: int, window: int, shift: int, device: torch.devi
     away by the caller). ``shift=0`` gives the plain windowed (W-MSA / Twins LSA) mask, which only masks
     padding; so does a sequence that fits in one window, where Swin disables the shift.
     """
-    _check_positive("length", length)
+    check_int("length", length)
     _check_shift(window, shift)
     rolled, padded, applied = _shift_geometry(length, window, shift, device)
     original = rolled + applied
@@ -141,9 +135,9 @@ def window_regions(length: int, window: int, pool_size: int, region: int,
     Returns ``index (nW, region)`` clamped into ``[0, M)`` for gathering, and ``valid (nW, region)``,
     False where the region runs off either end of the pooled sequence.
     """
-    _check_positive("length", length)
+    check_int("length", length)
     for name, value in (("window", window), ("pool_size", pool_size), ("region", region)):
-        _check_positive(name, value)
+        check_int(name, value)
     starts = torch.arange(0, (length + window - 1) // window * window, window, device=device)
     pooled_length = torch.full((), (length + pool_size - 1) // pool_size, dtype=torch.long, device=device)
     first = torch.div(2 * starts + window - region * pool_size, 2 * pool_size, rounding_mode="floor")
@@ -158,7 +152,7 @@ def grid_partition(x: Tensor, dilation: int) -> tuple[Tensor, int]:
     Returns ``(groups, pad)`` with ``groups`` of shape ``(B * d, ceil(N / d), C)``; group ``g`` holds
     tokens ``g, g + d, g + 2d, ...`` followed by zero padding where ``N`` is not a multiple of ``d``.
     """
-    _check_positive("dilation", dilation)
+    check_int("dilation", dilation)
     x, pad = pad_to_multiple(x, dilation, dim=1)
     batch, length, channels = x.shape
     groups = x.view(batch, length // dilation, dilation, channels).transpose(1, 2)
@@ -167,7 +161,7 @@ def grid_partition(x: Tensor, dilation: int) -> tuple[Tensor, int]:
 
 def grid_reverse(groups: Tensor, dilation: int, batch: int, pad: int) -> Tensor:
     """Inverse of :func:`grid_partition`: back to ``(B, N, C)`` with the padding cropped."""
-    _check_positive("dilation", dilation)
+    check_int("dilation", dilation)
     per_group = groups.shape[1]
     x = groups.view(batch, dilation, per_group, groups.shape[-1]).transpose(1, 2)
     x = x.reshape(batch, per_group * dilation, groups.shape[-1])
@@ -180,6 +174,6 @@ def relative_position_index(window: int, device: torch.device | None = None) -> 
     This is Swin's convention (a height-1 Swin window gives the same index), so 1D tables are
     interchangeable with 2D ones of height 1.
     """
-    _check_positive("window", window)
+    check_int("window", window)
     coords = torch.arange(window, device=device)
     return coords[:, None] - coords[None, :] + window - 1
