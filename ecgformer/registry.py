@@ -29,6 +29,7 @@ class Registry(Mapping[str, T], Generic[T]):
     def __init__(self, kind: str, entries: Mapping[str, T] | None = None) -> None:
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._watchers: list[Callable[[str, T], None]] = []
         for name, entry in (entries or {}).items():
             self.register(name, entry)
 
@@ -39,7 +40,19 @@ class Registry(Mapping[str, T], Generic[T]):
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is already registered ({self._entries[name]!r})")
         self._entries[name] = entry
+        for watcher in self._watchers:
+            watcher(name, entry)
         return entry
+
+    def watch(self, callback: Callable[[str, T], None]) -> None:
+        """Call ``callback(name, entry)`` for every entry now and for each one registered later.
+
+        Derived entries use it: every mixer gets its ``ecgformer_s_<mixer>`` model preset this way, also a mixer
+        registered by a module imported after the models.
+        """
+        self._watchers.append(callback)
+        for name, entry in list(self._entries.items()):
+            callback(name, entry)
 
     def decorator(self, name: str) -> Callable[[T], T]:
         """``@registry.decorator(name)``: register the decorated class or function under ``name``."""

@@ -43,7 +43,8 @@ def test_import_parser_resolves_relative_imports(tmp_path: Path) -> None:
     assert {"ecgformer.checks", "ecgformer.layers.attention", "ecgformer.ops.conv",
             "ecgformer.mixers.registry"} <= inception
     assert "ecgformer.mixers" not in imported_modules(PACKAGE / "mixers" / "registry.py")
-    assert "ecgformer.mixers.attention" in imported_modules(PACKAGE / "mixers" / "__init__.py")
+    assert "ecgformer.mixers.registry" in imported_modules(PACKAGE / "mixers" / "__init__.py")
+    assert {"ecgformer.checks", "ecgformer.layers.attention"} <= imported_modules(PACKAGE / "models" / "heads.py")
 
 
 FAMILY_FILES = sorted(p for p in (PACKAGE / "mixers").glob("*.py") if p.name not in ("__init__.py", "registry.py"))

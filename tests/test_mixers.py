@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ import torch
 from torch import nn
 
 import ecgformer
-from ecgformer.mixers import mixer_info
+from ecgformer.mixers import mixer_info, register_mixer
+from ecgformer.mixers.registry import mixers_markdown
 
 # every registered mixer with its defaults, plus configurations that take other code paths
 VARIANTS = {
@@ -40,8 +42,25 @@ def tokens(batch: int, length: int, dim: int = DIM, seed: int = 1, dtype: torch.
 def test_metadata_of_every_mixer() -> None:
     for name in ecgformer.list_mixers():
         info = mixer_info(name)
-        assert info.family and info.paper and info.origin_2d and info.changes_1d, name
+        assert info.family and info.paper and info.origin_2d and len(info.changes_1d) > 40, name
         assert info.cls.__doc__ and len(info.cls.__doc__) > 100, f"{name} needs a docstring naming its paper"
+        flat_doc = " ".join(info.cls.__doc__.replace("`", "").split())
+        assert " ".join(info.changes_1d.replace("`", "").split()[:4]) in flat_doc, f"{name}: 1D changes not from the doc"
+        assert info.preset_params > 0 and f"ecgformer_s_{name}" in ecgformer.list_models()
+
+
+def test_readme_mixer_table_is_generated_from_the_registry() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert mixers_markdown() in readme, "regenerate README's mixer table with ecgformer.mixers.mixers_markdown()"
+
+
+def test_a_mixer_without_a_port_paragraph_is_refused() -> None:
+    class Undocumented(nn.Module):
+        """A mixer whose docstring forgets what changed in 1D."""
+
+    with pytest.raises(ValueError, match="Undocumented: a mixer's docstring needs a paragraph starting with '1D port'"):
+        register_mixer("undocumented", family="f", paper="p", origin_2d="o", preset_params=1)(Undocumented)
+    assert "undocumented" not in ecgformer.list_mixers()
 
 
 @pytest.mark.parametrize(("name", "kwargs"), CASES, ids=IDS)

@@ -22,7 +22,6 @@ from ecgformer.models import (
     model_info,
     resolve_mixers,
 )
-from ecgformer.models.presets import FAMILY_LAYOUTS
 
 NAMES = ecgformer.list_models()
 NUM_CLASSES = 5
@@ -61,7 +60,6 @@ def test_registry_lists_presets_and_baselines() -> None:
     expected = {"ecgformer_t", "ecgformer_s", "ecgformer_b", "ecgformer_s_100hz", "smt1d_s", "vit1d_s", "xresnet1d50",
                 "xresnet1d101", "inception1d"} | {f"ecgformer_s_{mixer}" for mixer in ecgformer.list_mixers()}
     assert expected <= set(NAMES)
-    assert set(FAMILY_LAYOUTS) == set(ecgformer.list_mixers()), "every registered mixer needs an ecgformer_s_ preset"
     with pytest.raises(ValueError, match="unknown model"):
         ecgformer.create_model("resnet9000", num_classes=2)
 

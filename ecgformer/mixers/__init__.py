@@ -1,7 +1,12 @@
-"""Token mixers ported to 1D; every mixer registers itself by name on import (one family per file)."""
+"""Token mixers ported to 1D, one family per file; importing this package imports every module in it, and each
+family file registers its mixers by name (a new file needs no other change)."""
 
-from . import attention, conv, dilated, focal, focal_modulation, hilo, inception, pathway, smt  # noqa: F401
-from . import spatial_reduction, windowed  # noqa: F401  (importing a family file registers its mixers)
-from .registry import MixerInfo, create_mixer, list_mixers, mixer_info, register_mixer
+import importlib
+import pkgutil
 
-__all__ = ["MixerInfo", "create_mixer", "list_mixers", "mixer_info", "register_mixer"]
+from .registry import MixerInfo, create_mixer, list_mixers, mixer_info, mixers_markdown, register_mixer
+
+for _family in sorted(module.name for module in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_family}")
+
+__all__ = ["MixerInfo", "create_mixer", "list_mixers", "mixer_info", "mixers_markdown", "register_mixer"]

@@ -10,7 +10,7 @@ __all__ = ["Attention"]
 
 @register_mixer("attention", family="global attention", paper="Vaswani et al. 2017; Dosovitskiy et al. 2021 (ViT)",
                 origin_2d="ViT multi-head self-attention over all patches",
-                changes_1d="none beyond tokens being time steps: attention is already order-free (O(N^2))")
+                preset_params=5_200_000)
 class Attention(SelfAttention):
     """Multi-head self-attention over all tokens (ViT). Paper: Dosovitskiy et al., ICLR 2021.
 

@@ -15,7 +15,7 @@ __all__ = ["DepthwiseConvMixer"]
     "conv", family="depthwise convolution",
     paper="Liu et al. 2022, A ConvNet for the 2020s (ConvNeXt, CVPR); Yu et al. 2022, MetaFormer (CVPR)",
     origin_2d="7 x 7 depthwise convolution as the token mixer of a MetaFormer block",
-    changes_1d="a depthwise 1D convolution of k taps along time ('same' zero padding); num_heads is unused")
+    preset_params=3_600_000)
 class DepthwiseConvMixer(nn.Module):
     """Depthwise convolution mixer, the token mixer of a ConvNeXt block (Liu et al., CVPR 2022).
 

@@ -21,9 +21,7 @@ __all__ = ["DilatedAttention"]
           "Hassani & Shi 2022, Dilated Neighborhood Attention Transformer (DiNAT)",
     origin_2d="heads split into groups, each a k x k sliding-window attention at its own dilation (1, 2, 3) "
               "(DilateFormer), or one dilation for all heads with relative position bias (DiNAT)",
-    changes_1d="k x k windows become k tokens along time at each dilation; borders follow NATTEN (windows "
-               "shift inside the sequence) instead of DilateFormer's zero-padded unfold; heads need not divide "
-               "evenly among the dilations")
+    preset_params=5_200_000)
 class DilatedAttention(nn.Module):
     """Multi-scale dilated attention (DilateFormer, Jiao et al., IEEE TMM 2023) and DiNAT-style attention.
 
@@ -36,7 +34,8 @@ class DilatedAttention(nn.Module):
 
     1D port: ``k x k`` windows become ``k`` tokens along time. At the borders a query keeps ``k`` keys by
     shifting its window inside its dilation group (NATTEN's rule) where DilateFormer's unfold pads zeros;
-    any ``N >= 1`` works (a group shorter than ``k`` attends to all its tokens).
+    any ``N >= 1`` works (a group shorter than ``k`` attends to all its tokens). Heads need not divide evenly
+    among the dilations.
 
     Args:
         dim: token channels. num_heads: attention heads (must divide ``dim``, at least one per dilation).

@@ -22,9 +22,7 @@ __all__ = ["FocalAttention"]
     paper="Yang et al. 2021, Focal Self-attention for Local-Global Interactions in Vision Transformers (NeurIPS)",
     origin_2d="queries in windows; level l keys: s_r^l x s_r^l tokens around the window after s_w^l x s_w^l "
               "sub-window pooling (level 0: fine tokens of the window and its surroundings)",
-    changes_1d="windows, sub-window pooling and regions along time; average pooling; fixed region sizes at "
-               "every level (also the last, which covers the whole map in 2D) keep it O(N); no relative "
-               "position bias (positions come from the backbone's conditional positional encoding)")
+    preset_params=5_200_000)
 class FocalAttention(nn.Module):
     """Focal self-attention. Paper: Yang et al., "Focal Self-attention ...", NeurIPS 2021 (Focal Transformer).
 

@@ -17,8 +17,7 @@ __all__ = ["FocalModulation"]
                 origin_2d="focal modulation: L stacked depthwise k x k convs + GELU (k = focal_factor * l + "
                           "focal_window), gated sum with a global average-pooled context, 1x1 conv modulator "
                           "multiplying the query projection",
-                changes_1d="k x k depthwise convs become k taps along time; the global context averages over the "
-                           "N tokens instead of H x W")
+                preset_params=5_300_000)
 class FocalModulation(nn.Module):
     """Focal modulation of FocalNet. Paper: Yang et al., NeurIPS 2022.
 

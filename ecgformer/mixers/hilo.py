@@ -19,8 +19,7 @@ __all__ = ["HiLoAttention"]
     "hilo", family="HiLo attention", paper="Pan et al. 2022, Fast Vision Transformers with HiLo Attention (NeurIPS)",
     origin_2d="heads split by alpha: Hi-Fi heads attend inside s x s windows, Lo-Fi heads attend to s x s "
               "average-pooled keys/values; each branch projected, outputs concatenated",
-    changes_1d="windows and pooling of s tokens along time; any N: Hi-Fi pads and masks padded keys, Lo-Fi "
-               "averages the last partial window over its real tokens (LITv2 needs H, W divisible by s)")
+    preset_params=5_000_000)
 class HiLoAttention(nn.Module):
     """HiLo attention. Paper: Pan et al., "Fast Vision Transformers with HiLo Attention", NeurIPS 2022 (LITv2).
 

@@ -14,15 +14,20 @@ from .registry import register_mixer
 
 __all__ = ["InceptionMixer"]
 
+# ecgformer_s_inception: iFormer's frequency ramp raises the low-frequency share with depth
+INCEPTION_PRESET = ({"name": "inception", "low_ratio": 1 / 3, "pool_size": 4},
+                    {"name": "inception", "low_ratio": 1 / 3, "pool_size": 2},
+                    [{"name": "inception", "low_ratio": 0.5, "pool_size": 1}] * 3
+                    + [{"name": "inception", "low_ratio": 2 / 3, "pool_size": 1}] * 3,
+                    {"name": "inception", "low_ratio": 0.7, "pool_size": 1})
+
 
 @register_mixer("inception", family="inception",
                 paper="Si et al., Inception Transformer, NeurIPS 2022 (iFormer)",
                 origin_2d="inception token mixer: channel split into a high-frequency part (3x3 max-pool + 1x1 "
                           "conv; 1x1 conv + 3x3 depthwise conv) and a low-frequency part (2x2 average pool, "
                           "self-attention, upsample), fused by a 3x3 depthwise conv and a 1x1 projection",
-                changes_1d="3x3 kernels become 3 taps; the low-frequency pool averages windows of pool_size tokens "
-                           "(a partial last window over its real tokens) and nearest upsampling repeats each pooled "
-                           "token pool_size times, cropped to N")
+                preset_params=4_800_000, preset_layout=INCEPTION_PRESET)
 class InceptionMixer(nn.Module):
     """Inception mixer of iFormer. Paper: Si et al., NeurIPS 2022.
 
@@ -35,9 +40,9 @@ class InceptionMixer(nn.Module):
 
     1D port: kernels have ``kernel_size`` taps; pooling is :func:`ecgformer.ops.pooling.pool_tokens`, whose last
     window averages only real tokens (iFormer's ``count_include_pad=False``), so any ``N >= 1`` works. The
-    low-frequency attention is the package's :class:`~ecgformer.layers.attention.SelfAttention` (the ``attention`` mixer), which adds an output
-    projection iFormer's low mixer lacks. ECG default ``pool_size=4`` (iFormer pools by 2 in its early
-    stages): ECG token sequences are long and the low-frequency path is the only quadratic one.
+    low-frequency attention is the package's :class:`~ecgformer.layers.attention.SelfAttention` (the ``attention``
+    mixer), which adds an output projection iFormer's low mixer lacks. ECG default ``pool_size=4`` (iFormer pools
+    by 2 in its early stages): ECG token sequences are long and the low-frequency path is the only quadratic one.
 
     Args:
         dim: channels ``C``.

@@ -17,6 +17,11 @@ from .registry import register_mixer
 
 __all__ = ["AdaptivePathways", "DualPatchAttention"]
 
+# ecgformer_s_pathway: each pathway has its own qkv and the inter-patch projection 2 * patch_size * dim^2 weights,
+# so patches shrink as the stages get wider and their sequences shorter (the preset is still about 3x larger)
+PATHWAY_PRESET = tuple({"name": "pathway", "patch_sizes": sizes} for sizes in ((4, 8, 16), (4, 8, 16), (2, 4, 8),
+                                                                              (1, 2, 4)))
+
 
 def _moving_average_matrices(length: int, kernels: Sequence[int]) -> Tensor:
     """Replicate-padded, centred moving averages of ``length`` steps as one ``(len(kernels) * length, length)``
@@ -93,11 +98,7 @@ class DualPatchAttention(nn.Module):
                 origin_2d="none (1D time series): multi-scale patch division, per-scale dual intra/inter-patch "
                           "attention, noisy top-k router on a seasonality + trend decomposition, weighted "
                           "aggregation of the selected pathways",
-                changes_1d="length-free for any N: patches are padded and masked; the router reads the input "
-                           "adaptive-pooled to router_bins steps (its T x M gate matrix becomes bins x M); intra-patch "
-                           "attention is token-to-token inside a patch instead of one learnable query per patch index "
-                           "plus a (P -> P*S) linear; inter-patch attention mixes position-aligned tokens; all "
-                           "pathways run densely and unselected ones get weight 0 (exportable, no dispatch)")
+                preset_params=17_500_000, preset_layout=PATHWAY_PRESET)
 class AdaptivePathways(nn.Module):
     """Multi-scale adaptive pathways of Pathformer. Paper: Chen et al., ICLR 2024.
 
@@ -112,12 +113,16 @@ class AdaptivePathways(nn.Module):
     In training mode ``balance_loss`` holds Pathformer's load-balancing term (squared coefficient of variation
     of the per-pathway gate mass over the batch; 0 with one pathway) for the training loop to add, scaled.
 
-    1D port, as Pathformer is a time-series model: made length-free (see ``changes_1d`` in the registry) and
-    exportable (dense pathways, ``topk`` thresholds, DFT as fixed matrices on the ``R`` bins). ECG defaults:
-    patch sizes 4, 8, 16 tokens, 64 router bins, Pathformer's ``season_k=3`` and trend kernels 4, 8, 12 (in
-    bins), and ``top_k=None``: every pathway is weighted (as the pathways run densely anyway, sparsity saves no
-    compute here, and every parameter trains at every step); ``top_k=2`` gives Pathformer's sparse routing.
-    Quadratic in ``N`` through inter-patch attention (``O(N^2 / S)``).
+    1D port: Pathformer is a time-series model already; this one is made length-free for any ``N`` (patches are
+    padded and masked; the router reads the input adaptive-pooled to ``router_bins`` steps, so its ``T x M`` gate
+    matrix becomes ``bins x M``; intra-patch attention is token-to-token inside a patch instead of one learnable
+    query per patch index plus a ``(P -> P*S)`` linear; inter-patch attention mixes position-aligned tokens) and
+    exportable (all pathways run densely and unselected ones get weight 0, no dispatch; ``topk`` thresholds; DFT as
+    fixed matrices on the ``R`` bins). ECG defaults: patch sizes 4, 8, 16 tokens, 64 router bins, Pathformer's
+    ``season_k=3`` and trend kernels 4, 8, 12 (in bins), and ``top_k=None``: every pathway is weighted (as the
+    pathways run densely anyway, sparsity saves no compute here, and every parameter trains at every step);
+    ``top_k=2`` gives Pathformer's sparse routing. Quadratic in ``N`` through inter-patch attention
+    (``O(N^2 / S)``).
 
     Args:
         dim: channels ``C``.

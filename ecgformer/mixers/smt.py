@@ -18,8 +18,7 @@ __all__ = ["ScaleAwareModulation"]
                 paper="Lin et al., Scale-Aware Modulation Meet Transformer, ICCV 2023 (SMT)",
                 origin_2d="SAM: per-head depthwise k x k convs (3, 5, 7, ...) + grouped head shuffle and 1x1 convs, "
                           "the result multiplying a value projection",
-                changes_1d="k x k kernels become k taps along time; 1x1 convs act on (B, C, N); BatchNorm in the "
-                           "aggregation becomes a per-token LayerNorm (no batch statistics)")
+                preset_params=5_600_000, preset_layout={"name": "smt", "num_heads": 4})
 class ScaleAwareModulation(nn.Module):
     """Scale-aware modulation (SAM) of SMT. Paper: Lin et al., ICCV 2023.
 

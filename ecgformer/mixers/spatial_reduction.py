@@ -21,8 +21,7 @@ SR_MODES = ("conv", "pool")
     paper="Wang et al. 2021, PVT (ICCV); Wang et al. 2022, PVT v2 (CVMJ); Chu et al. 2021, Twins (NeurIPS) GSA",
     origin_2d="keys/values from an R x R stride-R conv + LayerNorm (PVT v1, Twins GSA) or from a 7 x 7 adaptive "
               "average pool + 1x1 conv + LayerNorm + GELU (PVT v2 linear SRA)",
-    changes_1d="stride-r 1D conv over time (the last partial window zero-padded instead of dropped, so any "
-               "N >= 1 works) or adaptive 1D average pooling to num_tokens keys; 1x1 conv is a Linear")
+    preset_params=5_600_000)
 class SpatialReductionAttention(nn.Module):
     """Attention of every token to a reduced set of keys/values.
 

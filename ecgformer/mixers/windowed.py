@@ -12,15 +12,15 @@ from .registry import register_mixer
 
 __all__ = ["SwinAttention"]
 
+SWIN_PRESET = [["swin", {"name": "swin", "shift": True}]] * 4  # ecgformer_s_swin: W-MSA / SW-MSA alternating
+
 
 @register_mixer(
     "swin", family="windowed attention",
     paper="Liu et al. 2021, Swin Transformer (ICCV); Chu et al. 2021, Twins (NeurIPS) locally-grouped SA",
     origin_2d="W-MSA / SW-MSA in M x M windows, cyclic shift M//2, (2M-1)^2 relative position bias; "
               "Twins LSA is W-MSA without shift",
-    changes_1d="windows of w tokens along time, shift w//2 by a roll along time, bias table (2w-1, heads) indexed "
-               "like a height-1 Swin window; any N: the end is padded and padded keys are masked (Swin attends "
-               "to its zero padding); the shift is disabled when N fits in one window")
+    preset_params=5_200_000, preset_layout=SWIN_PRESET)
 class SwinAttention(nn.Module):
     """Swin window attention (W-MSA, or SW-MSA with ``shift=True``). Paper: Liu et al., ICCV 2021.
 

@@ -5,12 +5,13 @@ Stated sizes are for 12 leads and 5 classes; tests hold every preset to within 2
 
 from __future__ import annotations
 
+from ..mixers.registry import MIXERS, MixerInfo
 from .inception1d import Inception1d
 from .metaformer import MetaFormer1d
 from .registry import register_model
 from .xresnet1d import XResNet1d
 
-__all__ = ["ECGFORMER_S", "FAMILY_LAYOUTS"]
+__all__ = ["ECGFORMER_S"]
 
 # Shared by every ecgformer preset: a stride-4 conv stem (25 tokens/s at 100 Hz, 125 at 500 Hz) and strides 2, 4, 2
 # into stages 2-4, so the two convolutional stages see tokens of 4 and 8 samples and the attention stages beat-scale
@@ -45,32 +46,13 @@ register_model("ecgformer_s_100hz", MetaFormer1d, ECGFORMER_S_100HZ, 5_000_000,
                "ecgformer_s for 100 Hz input: stem stride 2, strides 2, 2, 2")
 
 # One preset per mixer on the ecgformer_s backbone, the mixer in every stage (the MetaFormer ablation: all else
-# equal). Patterns alternate per block; iFormer's frequency ramp raises the low-frequency share with depth.
-_SWIN = [["swin", {"name": "swin", "shift": True}]] * 4  # W-MSA / SW-MSA alternating in every stage
-_INCEPTION_RAMP = ({"name": "inception", "low_ratio": 1 / 3, "pool_size": 4},
-                   {"name": "inception", "low_ratio": 1 / 3, "pool_size": 2},
-                   [{"name": "inception", "low_ratio": 0.5, "pool_size": 1}] * 3
-                   + [{"name": "inception", "low_ratio": 2 / 3, "pool_size": 1}] * 3,
-                   {"name": "inception", "low_ratio": 0.7, "pool_size": 1})
-# Pathformer's pathways are heavy (each has its own qkv, and the inter-patch projection has 2 * patch_size * dim^2
-# weights): patches shrink as the stages get wider and their sequences shorter, and the preset is about 3x larger.
-_PATHWAYS = tuple({"name": "pathway", "patch_sizes": sizes} for sizes in ((4, 8, 16), (4, 8, 16), (2, 4, 8), (1, 2, 4)))
-FAMILY_LAYOUTS: dict[str, tuple[object, int]] = {
-    "attention": ("attention", 5_200_000),
-    "conv": ("conv", 3_600_000),
-    "dilated": ("dilated", 5_200_000),
-    "focal_attention": ("focal_attention", 5_200_000),
-    "focal_modulation": ("focal_modulation", 5_300_000),
-    "hilo": ("hilo", 5_000_000),
-    "inception": (_INCEPTION_RAMP, 4_800_000),
-    "pathway": (_PATHWAYS, 17_500_000),
-    "smt": ({"name": "smt", "num_heads": 4}, 5_600_000),
-    "sr": ("sr", 5_600_000),
-    "swin": (_SWIN, 5_200_000),
-}
-for _mixer, (_layout, _params) in FAMILY_LAYOUTS.items():
-    register_model(f"ecgformer_s_{_mixer}", MetaFormer1d, dict(ECGFORMER_S, mixers=_layout), _params,
-                   f"ecgformer_s backbone with the {_mixer} mixer in every stage")
+# equal), with the layout and stated size its registration declares; mixers registered later get theirs too.
+def _register_family_preset(name: str, info: MixerInfo) -> None:
+    register_model(f"ecgformer_s_{name}", MetaFormer1d, dict(ECGFORMER_S, mixers=info.preset_layout),
+                   info.preset_params, f"ecgformer_s backbone with the {name} mixer in every stage")
+
+
+MIXERS.watch(_register_family_preset)
 
 # SMT's evolutionary hybrid (Lin et al., ICCV 2023): scale-aware modulation in stages 1-2, SAM and attention
 # alternating in stage 3, attention in stage 4; SAM with 4 conv heads (kernels 3, 5, 7, 9), conv FFN (SMT's
