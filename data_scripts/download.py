@@ -15,13 +15,13 @@ import sys
 from pathlib import Path
 
 from ecgformer.data.base import data_root
-from ecgformer.data.download import SOURCES, download
+from ecgformer.data.download import download, download_sources
 
 
 def main(argv: list[str] | None = None) -> int:
     """Download each named dataset; exit status 1 if any failed."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("datasets", nargs="+", choices=sorted(SOURCES))
+    parser.add_argument("datasets", nargs="+", choices=sorted(download_sources()))
     parser.add_argument("--dest", type=Path, default=None, help="parent folder (default: $ECGFORMER_DATA)")
     parser.add_argument("--include", action="append", default=None, help="glob of published files to fetch")
     parser.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check")

@@ -24,15 +24,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
-from .data.base import data_root
-from .data.cinc2017 import CINC2017_CLASSES
+from .paths import data_root
+from .registry import Registry
 
 __all__ = [
     "NORMAL_CLASS",
     "RESAMPLED_METRICS",
     "BootstrapDifference",
+    "CHALLENGE_SCORERS",
+    "CINC2017_CLASSES",
+    "ChallengeScorer",
+    "challenge_headline",
+    "challenge_metrics",
     "paired_bootstrap",
     "resample_indices",
     "resampled_auroc_macro",
@@ -56,6 +60,8 @@ __all__ = [
 
 #: SNOMED CT code of sinus rhythm, the "inactive" class of the PhysioNet/CinC 2020/2021 metric.
 NORMAL_CLASS = "426783006"
+#: The PhysioNet/CinC 2017 classes in the scorer's order: normal rhythm, AF, other rhythm, too noisy to classify.
+CINC2017_CLASSES: tuple[str, ...] = ("N", "A", "O", "~")
 
 Average = Literal["macro", "micro"]
 
@@ -127,25 +133,32 @@ def _averaged(metric: Callable[..., float], y_true: Any, y_score: Any, average: 
     raise ValueError(f"average must be 'macro' or 'micro', got {average!r}")
 
 
+def _sklearn_metric(name: str) -> Callable[..., float]:
+    """``sklearn.metrics.<name>``, imported on first use (the predictor imports this module without needing it)."""
+    import sklearn.metrics
+
+    return getattr(sklearn.metrics, name)
+
+
 def per_class_auroc(y_true: Any, y_score: Any) -> np.ndarray:
     """Area under the ROC curve of each class; NaN for a class with one label value."""
-    return _per_class(roc_auc_score, y_true, y_score)
+    return _per_class(_sklearn_metric("roc_auc_score"), y_true, y_score)
 
 
 def per_class_auprc(y_true: Any, y_score: Any) -> np.ndarray:
     """Average precision (area under the precision-recall step curve) of each class; NaN for a class
     with one label value."""
-    return _per_class(average_precision_score, y_true, y_score)
+    return _per_class(_sklearn_metric("average_precision_score"), y_true, y_score)
 
 
 def auroc(y_true: Any, y_score: Any, average: Average = "macro") -> float:
     """Macro (mean over defined classes) or micro (pooled) AUROC."""
-    return _averaged(roc_auc_score, y_true, y_score, average)
+    return _averaged(_sklearn_metric("roc_auc_score"), y_true, y_score, average)
 
 
 def auprc(y_true: Any, y_score: Any, average: Average = "macro") -> float:
     """Macro (mean over defined classes) or micro (pooled) AUPRC."""
-    return _averaged(average_precision_score, y_true, y_score, average)
+    return _averaged(_sklearn_metric("average_precision_score"), y_true, y_score, average)
 
 
 def binarize(y_score: Any, thresholds: Sequence[float] | np.ndarray | None = None,
@@ -455,3 +468,45 @@ def paired_bootstrap(y_true: Any, scores_a: Sequence[Any], scores_b: Sequence[An
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(resampled, [tail, 100.0 - tail])
     return BootstrapDifference(metric, difference, float(low), float(high), level, n_resamples, len(labels))
+
+
+@dataclass(frozen=True)
+class ChallengeScorer:
+    """A dataset's official challenge metric: ``score(spec, y_true, y_prob, decisions)`` returns its named values
+    (``decisions`` is ``None`` without thresholds), ``headline`` the one to show and select on (or ``None``)."""
+
+    score: Callable[[dict[str, Any], np.ndarray, np.ndarray, np.ndarray | None], dict[str, float]]
+    headline: str | None = None
+
+
+def _cinc2017_metrics(spec: dict[str, Any], y_true: np.ndarray, y_prob: np.ndarray,
+                      decisions: np.ndarray | None) -> dict[str, float]:
+    return {"cinc2017_score": cinc2017_score(np.asarray(y_true).argmax(axis=1), np.asarray(y_prob).argmax(axis=1))}
+
+
+def _cinc2021_metrics(spec: dict[str, Any], y_true: np.ndarray, y_prob: np.ndarray,
+                      decisions: np.ndarray | None) -> dict[str, float]:
+    if decisions is None:
+        return {}
+    return {"challenge_score": cinc2021_challenge_score(np.asarray(y_true).astype(bool), decisions.astype(bool),
+                                                        spec["class_codes"], spec["weights_file"])}
+
+
+#: Challenge scorers by the ``scorer`` key of a reader's :meth:`~ecgformer.data.base.LabelledSource.challenge_scoring`.
+CHALLENGE_SCORERS: Registry[ChallengeScorer] = Registry("challenge scorer", {
+    "cinc2017": ChallengeScorer(_cinc2017_metrics, headline="cinc2017_score"),
+    "cinc2021": ChallengeScorer(_cinc2021_metrics)})
+
+
+def challenge_metrics(spec: dict[str, Any] | None, y_true: Any, y_prob: Any,
+                      decisions: np.ndarray | None = None) -> dict[str, float]:
+    """The official challenge metrics ``spec`` (a reader's ``challenge_scoring()``: ``{"scorer": name, ...}``)
+    names, for labels ``y_true``, probabilities ``y_prob`` and thresholded ``decisions``; ``{}`` without a spec."""
+    if not spec:
+        return {}
+    return CHALLENGE_SCORERS[spec["scorer"]].score(spec, y_true, y_prob, decisions)
+
+
+def challenge_headline(spec: dict[str, Any] | None) -> str | None:
+    """The metric a challenge ``spec`` ranks by (``"cinc2017_score"``), or ``None``."""
+    return CHALLENGE_SCORERS[spec["scorer"]].headline if spec else None

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .training.cli import OverrideParser
+
 __all__ = ["QUICKSTART_CONFIG", "add_quickstart_parser", "run_quickstart"]
 
 QUICKSTART_CONFIG = "configs/quickstart_synthetic.yaml"
@@ -81,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     from .training.config import ConfigError
 
     try:
-        run_quickstart(args.out, args.config, args.overrides)
+        run_quickstart(args.out, args.config, [*args.overrides, *args.set])
     except (ConfigError, FileNotFoundError) as exc:
         print(f"error: {exc}")
         return 2
@@ -95,6 +97,7 @@ def add_quickstart_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="runs/quickstart",
                         help="output folder (default: runs/quickstart); a rerun replaces the quickstart outputs in it")
     parser.add_argument("--config", default=None, help=f"training config (default: {QUICKSTART_CONFIG})")
-    parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
-                        help="config overrides, e.g. trainer.max_epochs=2")
-    parser.set_defaults(run=_run)
+    parser.__class__ = OverrideParser
+    parser.epilog = "Any --section.key=value argument (e.g. --trainer.max_epochs=2) overrides the config."
+    parser.add_argument("--set", nargs="*", default=[], help=argparse.SUPPRESS)  # the spelling before 0.x
+    parser.set_defaults(run=_run, overrides=[])

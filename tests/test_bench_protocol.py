@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from test_training import one_thread  # noqa: F401  (autouse: one intra-op thread)
 
-from ecgformer.bench.report import write_report
+from ecgformer.bench.report import write_results
 from ecgformer.bench.training import summarize
 from ecgformer.cli import main
 from ecgformer.metrics import (
@@ -199,7 +199,7 @@ def test_ranking_by_test_is_refused_and_old_grids_are_listed_by_name(tmp_path: P
     summary = summarize(grid, log=lambda line: None)
     assert summary["ranked_by"] == "name" and [row["model"] for row in summary["rows"]] == ["ecgformer_t",
                                                                                            "xresnet1d50"]
-    text = write_report(tmp_path, tmp_path / "R.md", log=lambda line: None)
+    text = write_results(tmp_path, tmp_path / "R.md", log=lambda line: None)
     section = text[text.index("## Training grid: [`old`]"):]
     assert "**Selection not recorded**" in section
     assert section.index("`ecgformer_t`") < section.index("`xresnet1d50`")  # by name, though it tested lower
@@ -288,7 +288,7 @@ def test_every_pair_of_tested_models_is_compared_within_and_across_grids(
         assert pair["difference"] == pytest.approx(direct, abs=1e-9) and pair["seeds"] == [0, 1]
         assert pair["low"] <= pair["difference"] <= pair["high"]
     assert not summary["pairs"][1]["tie"] and summary["pairs"][1]["low"] > 0  # a strong model against a weak one
-    text = write_report(tmp_path, tmp_path / "R.md", log=lambda line: None)
+    text = write_results(tmp_path, tmp_path / "R.md", log=lambda line: None)
     assert "Every pair of tested models" in text and "| `ecgformer_t` | `xresnet1d50` | 0, 1 |" in text
 
     other = tmp_path / "other" / "xresnet1d50"  # another grid, same test records, seed 0 only

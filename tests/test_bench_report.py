@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgformer.bench.report import write_report
+from ecgformer.bench.report import write_results
 from ecgformer.bench.training import summarize
 from ecgformer.cli import main
 
@@ -89,7 +89,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[tu
     means = _write_grid(results / "grid")
     summarize(results / "grid", log=lambda line: None)
     (results / "grid" / "NOTES.md").write_text("Recipe notes: 2 epochs, *not* the paper's recipe.\n")
-    text = write_report(results, root / "RESULTS.md", log=lambda line: None)
+    text = write_results(results, root / "RESULTS.md", log=lambda line: None)
     return root, text, means
 
 
@@ -160,7 +160,7 @@ def _scores(root: Path, model: str) -> list[list[float]]:
 def test_report_is_deterministic(report: tuple[Path, str, dict[tuple[str, str], float]]) -> None:
     root, text, _ = report
     pngs = {path: path.read_bytes() for path in (root / "results").glob("*.png")}
-    assert write_report(root / "results", root / "RESULTS.md", log=lambda line: None) == text
+    assert write_results(root / "results", root / "RESULTS.md", log=lambda line: None) == text
     assert {path: path.read_bytes() for path in pngs} == pngs
 
 
@@ -173,6 +173,6 @@ def test_out_records_command_wall_time_and_plot(tmp_path: Path, capsys: pytest.C
     assert result["benchmark"] == "data" and result["command"] == "ecgformer " + " ".join(argv)
     assert 0 < result["wall_s"] < 600 and result["machine"]["threads"] >= 1
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
-    text = write_report(tmp_path, tmp_path / "RESULTS.md", log=lambda line: None)
+    text = write_results(tmp_path, tmp_path / "RESULTS.md", log=lambda line: None)
     assert "## Data loading: [`data_synthetic.json`](data_synthetic.json)" in text
     assert f"- command: `{result['command']}`" in text and "![data plot](data_synthetic.png)" in text

@@ -85,4 +85,19 @@ def test_predict_without_config_or_ckpt_goes_to_bundle_prediction() -> None:
     parser = argparse.ArgumentParser()
     add_training_parsers(parser.add_subparsers(dest="command"), bundle_predict=lambda a: seen.append(a.inputs) or 7)
     args = parser.parse_args(["predict", "bundle/", "a.hea", "b.hea", "--output", "p.csv"])
-    assert args.run(args) == 7 and seen == [["bundle/", "a.hea", "b.hea"]] and args.output == "p.csv"
+    assert args.run(args) == 7 and seen == [["bundle/", "a.hea", "b.hea"]] and args.out == "p.csv"
+
+
+def test_one_flag_name_per_meaning_across_commands() -> None:
+    """Config overrides are --section.key=value for fit, bench train/declare and quickstart; output files are --out
+    for predict as for export and bench (the older --set and --output spellings still parse)."""
+    parser = build_parser()
+    grid = ["--config", str(CONFIG), "--models", "ecgformer_t", "--out", "grid"]
+    for command in (["bench", "train", *grid], ["bench", "declare", *grid, "--reason", "r"], ["quickstart"],
+                    ["fit", "--config", str(CONFIG)]):
+        args = parser.parse_args([*command, "--trainer.max_epochs=2", "--data.length_s", "3"])
+        assert args.overrides == ["trainer.max_epochs=2", "data.length_s=3"], command
+    old = parser.parse_args(["bench", "train", *grid, "--set", "trainer.max_epochs=2"])
+    assert old.overrides == [] and old.set == ["trainer.max_epochs=2"]
+    assert parser.parse_args(["predict", "--config", str(CONFIG), "--out", "p.csv"]).out == "p.csv"
+    assert parser.parse_args(["predict", "--config", str(CONFIG), "--output", "p.csv"]).out == "p.csv"

@@ -163,9 +163,9 @@ def _main_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
      "error: --leads MLII: ptbxl records have no lead MLII (their leads: I, II, III, aVR, aVL, aVF, V1"),
     (["--dataset", "cinc2017", "--leads", "six"],
      "error: --leads six: cinc2017 records have no lead I (their leads: ECG)"),
-    (["--dataset", "synthetic", "--leads", "V1"], "error: --leads: the synthetic dataset always has the 12 standard"),
-    (["--dataset", "ptbxl", "--fs", "250"], "error: --fs 250: applies to ptbxl only, which comes at 100 or 500 Hz"),
-    (["--dataset", "cinc2021", "--fs", "500"], "error: --fs 500: applies to ptbxl only"),
+    (["--dataset", "synthetic", "--leads", "V1"], "error: --leads: synthetic generates its records with fixed leads"),
+    (["--dataset", "ptbxl", "--fs", "250"], "error: --fs 250: ptbxl files come at 100 or 500 Hz"),
+    (["--dataset", "cinc2021", "--fs", "500"], "error: --fs 500: cinc2021 has one rate per record"),
 ])
 def test_bad_options_end_in_one_error_line(options: list[str], expected: str,
                                            capsys: pytest.CaptureFixture[str]) -> None:

@@ -307,13 +307,14 @@ def test_auxiliary_loss_collects_pathway_balance_loss() -> None:
 
 def test_bench_models_smoke() -> None:
     from ecgformer.bench.mixers import count_gflops
-    from ecgformer.bench.models import markdown_table, run_models_benchmark
+    from ecgformer.bench.models import run_models_benchmark
+    from ecgformer.bench.report import result_markdown
 
     result = run_models_benchmark(["ecgformer_t", "inception1d"], batch=2, length=256, repeats=1, log=lambda s: None)
     assert [row["model"] for row in result["rows"]] == ["ecgformer_t", "inception1d"]
     for row in result["rows"]:
         assert row["params"] > 0 and row["gflops"] > 0 and row["train_ecg_s"] > 0 and row["infer_ecg_s"] > 0
-    assert markdown_table(result).count("\n") == 3
+    assert result_markdown(result).count("\n") == 3
     strides = {"stem_stride": 2, "downsample_stride": [2, 2, 2]}  # a grid's model.overrides: 4x the tokens of the preset
     result = run_models_benchmark(["ecgformer_t", "inception1d"], batch=2, length=256, repeats=1, log=lambda s: None,
                                   model_overrides={"ecgformer_t": strides})

@@ -42,3 +42,32 @@ def test_every_extension_axis_is_a_registry_and_its_factory_names_unknown_entrie
     assert isinstance(registry, Registry) and registry.kind == kind and len(registry) >= 2
     with pytest.raises(UnknownNameError, match=f"unknown {kind} 'nope'; registered: "):
         create()
+
+
+def test_every_dataset_reader_declares_what_the_package_asks() -> None:
+    """Tasks and default task, download source and layout check for file readers: no code names a dataset."""
+    for name, reader in DATASETS.items():
+        assert reader.name == name and reader.default_task in reader.tasks, name
+        if reader.reads_files:
+            assert reader.download_source is not None and reader.download_source.include, name
+            assert callable(reader.check_layout) and reader.dataset_leads or reader.dataset_lead_count, name
+    assert DATASETS["ptbxl"].file_rates == (100, 500) and DATASETS["cinc2017"].file_rates == ()
+
+
+def test_register_dataset_refuses_a_default_task_outside_its_tasks() -> None:
+    from ecgformer.data.base import LabelledSource
+    from ecgformer.data.registry import register_dataset
+
+    class Confused(LabelledSource):
+        name, tasks, default_task = "confused", ("a",), "b"
+
+    with pytest.raises(ValueError, match="Confused: default_task 'b' is not one of its tasks"):
+        register_dataset(Confused)
+    assert "confused" not in DATASETS
+
+
+def test_mitbih_reader_is_the_record_task_and_its_views_open_by_task() -> None:
+    from ecgformer.data import MITBIH
+
+    with pytest.raises(ValueError, match=r"open_dataset\('mitdb', task='beats'\) or MITBIH\(root\).beats\(\)"):
+        MITBIH("/nonexistent", task="beats")

@@ -34,6 +34,7 @@ from ecgformer.training import (
     validate,
     warmup_cosine,
 )
+from ecgformer.training.checkpoint_io import upgrade_data_config, upgrade_hyper_parameters
 
 TINY_MODEL = "model.overrides={dims: [16, 16, 32, 32], depths: [1, 1, 1, 1], num_heads: [1, 1, 2, 2]}"
 
@@ -112,8 +113,14 @@ def test_report_uses_validation_thresholds(trained: tuple[dict[str, Any], Path],
     decisions = records[[f"pred_{c}" for c in stored.class_names]].to_numpy().astype(bool)
     np.testing.assert_array_equal(decisions, stored.apply(records[[f"prob_{c}" for c in stored.class_names]]
                                                          .to_numpy()))
-    out = predict(config, best, tmp_path / "pred.csv")
-    assert list(pd.read_csv(out)["record_id"]) == list(records["record_id"])
+    out = predict(config, best, tmp_path / "pred.csv")  # the bundle predictor's layout: record, status, p_<c>, labels
+    predicted = pd.read_csv(out, keep_default_na=False)
+    assert list(predicted.columns) == ["record", "status", *(f"p_{c}" for c in stored.class_names), "labels"]
+    assert list(predicted["record"]) == list(records["record_id"]) and set(predicted["status"]) == {"ok"}
+    np.testing.assert_allclose(predicted[[f"p_{c}" for c in stored.class_names]], records[
+        [f"prob_{c}" for c in stored.class_names]], atol=1e-6)
+    chosen = [[c for c, d in zip(stored.class_names, row) if d] for row in decisions]
+    assert [labels.split("|") if labels else [] for labels in predicted["labels"]] == chosen
 
 
 def test_atomic_checkpoint_keeps_previous_file_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,10 +169,33 @@ def test_schedule_and_single_label_metrics() -> None:
     assert all(a >= b for a, b in itertools.pairwise(factors[10:]))
     y = np.eye(4)[[0, 1, 2, 3, 0, 2]]
     prob = np.eye(4)[[0, 1, 2, 0, 0, 1]] * 0.7 + 0.075
-    metrics = evaluation_metrics(y, prob, None, ("N", "A", "O", "~"), single_label=True)
+    metrics = evaluation_metrics(y, prob, None, ("N", "A", "O", "~"), single_label=True,
+                                 challenge={"scorer": "cinc2017"})  # the CinC 2017 reader's challenge_scoring()
     assert metrics["accuracy"] == pytest.approx(4 / 6)
     # F1: N = 2*2/(2+3), A = 2*1/(1+2), O = 2*1/(2+1)
     assert metrics["cinc2017_score"] == pytest.approx((4 / 5 + 2 / 3 + 2 / 3) / 3)
+    assert "cinc2017_score" not in evaluation_metrics(y, prob, None, ("N", "A", "O", "~"), single_label=True)
+
+
+def test_hyper_parameters_of_other_writers_are_read_under_the_module_keys() -> None:
+    outside = {"model_name": "xresnet1d50", "model_kwargs": {"layers": [1]}, "task_type": "singlelabel", "lr": 1e-3}
+    assert upgrade_hyper_parameters(outside) == {"model": "xresnet1d50", "model_overrides": {"layers": [1]},
+                                                 "single_label": True, "lr": 1e-3}
+    own = {"model": "ecgformer_t", "model_overrides": {}, "single_label": False}
+    assert upgrade_hyper_parameters(own) == own
+    with pytest.raises(ValueError, match="task_type must be 'multilabel' or 'singlelabel', got 'multiclass'"):
+        upgrade_hyper_parameters({"task_type": "multiclass"})
+
+
+def test_checkpoint_data_configs_of_older_versions_name_their_scorer() -> None:
+    """Before readers named their scorer, CinC 2021 checkpoints held its spec bare and CinC 2017 ones none."""
+    old_2021 = {"data": {"dataset": "cinc2021"}, "challenge": {"class_codes": ["1"], "weights_file": "w.csv"}}
+    assert upgrade_data_config(old_2021)["challenge"] == {"scorer": "cinc2021", "class_codes": ["1"],
+                                                          "weights_file": "w.csv"}
+    assert upgrade_data_config({"data": {"dataset": "cinc2017"}})["challenge"] == {"scorer": "cinc2017"}
+    assert "challenge" not in upgrade_data_config({"data": {"dataset": "ptbxl"}})
+    current = {"data": {"dataset": "cinc2017"}, "challenge": {"scorer": "cinc2017"}}
+    assert upgrade_data_config(current) == current and upgrade_data_config(None) == {}
 
 
 @pytest.mark.parametrize("warmup", [True, False])
@@ -209,7 +239,8 @@ def test_bad_configs_name_the_key(tmp_path: Path) -> None:
 
 
 def test_single_label_task_uses_argmax_and_cinc2017_score(tmp_path: Path) -> None:
-    """Four classes named as CinC 2017's, told apart by the frequency of a noisy sine: an easy task."""
+    """Four classes named as CinC 2017's, told apart by the frequency of a noisy sine: an easy task, scored by the
+    CinC 2017 scorer the data config names."""
     rng = np.random.default_rng(0)
 
     def items(n: int, offset: int) -> list[dict[str, Any]]:
@@ -227,7 +258,8 @@ def test_single_label_task_uses_argmax_and_cinc2017_score(tmp_path: Path) -> Non
     module = EcgClassifier(num_classes=4, in_chans=1, model_overrides={"dims": (16, 16, 32, 32),
                                                                        "depths": (1, 1, 1, 1),
                                                                        "num_heads": (1, 1, 2, 2)},
-                           loss="cross_entropy", lr=5e-3, single_label=True, class_names=["N", "A", "O", "~"])
+                           loss="cross_entropy", lr=5e-3, single_label=True, class_names=["N", "A", "O", "~"],
+                           data_config={"challenge": {"scorer": "cinc2017"}})  # what the CinC 2017 reader declares
     trainer = build_trainer(config)
     trainer.fit(module, loader(items(96, 0), shuffle=True), loader(items(32, 1000)))
     stored = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=False)["thresholds"]

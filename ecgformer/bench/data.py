@@ -46,7 +46,7 @@ def bench_data(dataset: str = "cinc2017", root: str | None = None, records: int 
     ``preprocess``), sequential and random cache reads. Each read timing is the best of
     ``repeats`` passes. Returns a JSON-ready dict.
     """
-    source = open_dataset(dataset, root, on_error="skip") if dataset != "synthetic" else open_dataset(dataset)
+    source = open_dataset(dataset, root, **({"on_error": "skip"} if DATASETS[dataset].reads_files else {}))
     n = min(records, len(source))
     subset = source.subset(np.arange(n))
     nbytes = sum(subset.load(i).signal.nbytes for i in range(n))  # also warms the page cache

@@ -22,7 +22,7 @@ import torch
 
 from ..export.formats import load_runner, write_model
 from ..models import create_model
-from .report import result_tables
+from .report import result_markdown
 from .timing import add_out_argument, emit_result, machine_info
 
 __all__ = ["add_inference_parser", "run_inference_benchmark"]
@@ -97,16 +97,12 @@ def run_inference_benchmark(models: tuple[str, ...] = MODELS, threads: tuple[int
             "length": length, "batch": batch, "repeats": repeats, "machine": machine_info()}
 
 
-def markdown_table(result: dict[str, object]) -> str:
-    """The rows as a Markdown table (the table of ``benchmarks/RESULTS.md``)."""
-    return "\n\n".join(result_tables(result))
-
 
 def _run(args: argparse.Namespace) -> int:
     quick = {"length": 1000, "batch": 4, "repeats": 5} if args.quick else {}
     result = run_inference_benchmark(tuple(args.models), tuple(args.threads), **{
         "batch": args.batch, "length": args.length, "repeats": args.repeats, **quick})
-    print(markdown_table(result))
+    print(result_markdown(result))
     for target in result["targets"]:  # type: ignore[union-attr]
         print(f"target: {target['target']}: {target['value']} ({'met' if target['met'] else 'NOT MET'})")
     emit_result(result, args)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..models import create_model, list_models
 from .mixers import count_gflops
-from .report import result_tables
+from .report import result_markdown
 from .timing import (
     add_out_argument,
     bench_log,
@@ -29,7 +29,7 @@ from .timing import (
     peak_memory_mb,
 )
 
-__all__ = ["add_models_parser", "markdown_table", "run_models_benchmark"]
+__all__ = ["add_models_parser", "run_models_benchmark"]
 
 TARGET = ("ecgformer_s", "xresnet1d101")
 
@@ -119,10 +119,6 @@ def _format_row(row: dict[str, object], memory: bool) -> str:
             f"train {fmt('train_ecg_s')} ECG/s  inference {fmt('infer_ecg_s')} ECG/s")
 
 
-def markdown_table(result: dict[str, object]) -> str:
-    """The result as a Markdown table (the table of ``benchmarks/RESULTS.md``; for the README)."""
-    return "\n\n".join(result_tables(result))
-
 
 def _run(args: argparse.Namespace) -> int:
     names = args.models or list_models()
@@ -135,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
     for target in result["targets"]:
         log(f"target: {target['target']}: {target['value']} ({'met' if target['met'] else 'NOT MET'})")
     if args.markdown:
-        log(markdown_table(result))
+        log(result_markdown(result))
     emit_result(result, args)
     return 0
 

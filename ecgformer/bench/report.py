@@ -22,12 +22,16 @@ from typing import Any
 from .plots import DATA_RATES, KINDS, benchmark_kind, render_png
 from .timing import write_atomic
 
-__all__ = ["TITLES", "add_report_parser", "comparison_cell", "grid_section", "markdown_table", "result_section",
-           "result_tables", "write_report"]
+__all__ = ["RANKINGS", "TITLES", "add_report_parser", "comparison_cell", "grid_section", "markdown_table",
+           "result_markdown", "result_section", "result_tables", "write_results"]
 
 TITLES = {"ops": "Local attention backends", "mixers": "Token mixers", "models": "Model presets",
           "inference": "Inference: eager PyTorch vs onnxruntime", "data": "Data loading"}
 
+
+#: How a grid's models may be ordered: by validation score, or by name when a grid's runs recorded none
+#: (runs made before ``benchmarks/PROTOCOL.md``). Never by test score.
+RANKINGS = ("validation", "name")
 
 def _num(value: object, spec: str | None = None) -> str:
     """``value`` formatted with ``spec``, or to 3 significant digits with thousands separators; "-" if missing."""
@@ -129,6 +133,11 @@ def result_tables(result: dict[str, Any]) -> list[str]:
     return _TABLES[kind](result)
 
 
+def result_markdown(result: dict[str, Any]) -> str:
+    """:func:`result_tables` joined into one Markdown block (what ``bench models --markdown`` prints)."""
+    return "\n\n".join(result_tables(result))
+
+
 def _verdict(met: object) -> str:
     return "met" if met else "**NOT MET**"
 
@@ -217,8 +226,6 @@ def _ranking_text(summary: dict[str, Any], metric: str) -> str:
 def _ordered(summary: dict[str, Any], rank_by: str) -> dict[str, Any]:
     """``summary`` with its rows ranked by validation (when every row has a validation score) or by name; a summary
     written before the protocol (rows in test order) is re-ordered by name and marked as such."""
-    from .training import RANKINGS
-
     if rank_by not in RANKINGS:
         raise ValueError(f"--rank-by {rank_by}: grids are ranked on validation (benchmarks/PROTOCOL.md), never on "
                          f"test; choose one of {', '.join(RANKINGS)}")
@@ -291,7 +298,7 @@ def _load(path: Path) -> dict[str, Any]:
         raise SystemExit(f"error: cannot read {path}: {error}") from error
 
 
-def write_report(results: str | Path = "benchmarks/results", out: str | Path = "benchmarks/RESULTS.md",
+def write_results(results: str | Path = "benchmarks/results", out: str | Path = "benchmarks/RESULTS.md",
                  log: Callable[[str], None] = print, rank_by: str = "validation") -> str:
     """Redraw the PNG of every benchmark JSON in ``results``, write ``out`` from them and the training grids (models
     ranked by ``rank_by``: validation or name, never test; see :func:`grid_section`)."""
@@ -329,7 +336,7 @@ def write_report(results: str | Path = "benchmarks/results", out: str | Path = "
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        write_report(args.results, args.out, log=lambda line: print(line, file=sys.stderr), rank_by=args.rank_by)
+        write_results(args.results, args.out, log=lambda line: print(line, file=sys.stderr), rank_by=args.rank_by)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -33,7 +33,9 @@ from typing import Any
 import torch
 
 from ..models import create_model, list_models
+from ..training.cli import OverrideParser
 from .mixers import count_gflops
+from .report import RANKINGS, comparison_cell
 from .timing import bench_log, emit_result, machine_info
 
 __all__ = ["DECLARATION", "RANKINGS", "add_compare_parser", "add_declare_parser", "add_train_parser", "compare_runs",
@@ -43,9 +45,6 @@ RUN_FILES = ("metrics.json", "per_class.csv", "predictions.csv")
 DECLARATION = "DECLARED.json"
 #: Written into a run's working folder when it starts: what it trains, so an interrupted run resumes only as itself.
 GRID_RUN = "grid_run.json"
-#: How a grid's models may be ordered: by validation score, or by name when a grid's runs recorded none
-#: (runs made before ``benchmarks/PROTOCOL.md``). Never by test score.
-RANKINGS = ("validation", "name")
 
 
 def _model_cost(name: str, num_classes: int, in_chans: int, length: int,
@@ -406,8 +405,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        result = run_training_grid(args.config, args.models, args.seeds, args.out, args.set, args.metric,
-                                   args.runs_dir, args.command_line, log, test=args.test)
+        result = run_training_grid(args.config, args.models, args.seeds, args.out, [*args.overrides, *args.set],
+                                   args.metric, args.runs_dir, args.command_line, log, test=args.test)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
     emit_result(result, argparse.Namespace(**{**vars(args), "out": None}))  # --out: the grid folder, written above
@@ -417,7 +416,8 @@ def _run(args: argparse.Namespace) -> int:
 def _declare(args: argparse.Namespace) -> int:
     _check_grid_args(args)
     try:
-        path = declare_final(args.out, args.config, args.models, args.seeds, args.set, args.reason, args.command_line)
+        path = declare_final(args.out, args.config, args.models, args.seeds, [*args.overrides, *args.set], args.reason,
+                             args.command_line)
     except (ValueError, FileExistsError) as exc:
         raise SystemExit(f"error: {exc}") from None
     print(f"declared: {path}")
@@ -425,8 +425,6 @@ def _declare(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .report import comparison_cell
-
     for folder in (args.model_a, args.model_b):
         if not Path(folder).is_dir():
             raise SystemExit(f"error: {folder} is not a folder of a grid's model (GRID/<model>)")
@@ -450,8 +448,11 @@ def _grid_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="YAML training config (see configs/)")
     parser.add_argument("--models", nargs="+", required=True, help="registered model names")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
-                        help="overrides for every run, e.g. trainer.max_epochs=30")
+    parser.__class__ = OverrideParser  # --section.key=value overrides for every run, as fit takes them
+    parser.description = ("Any --section.key=value argument (e.g. --trainer.max_epochs=30) overrides the config for "
+                          "every run (values are YAML).")
+    parser.set_defaults(overrides=[])
+    parser.add_argument("--set", nargs="*", default=[], help=argparse.SUPPRESS)  # the spelling before 0.x
     parser.add_argument("--out", required=True, help="results folder (committed: small JSON/CSV/PNG files)")
 
 

@@ -1,12 +1,15 @@
 """PhysioNet ECG data: readers, label maps, preprocessing, augmentation, record cache, synthetic ECGs.
 
-Readers (``PTBXL``, ``CinC2021``, ``CinC2017``, ``MITBIH``, ``LUDB``) read the folders PhysioNet
-publishes; each exposes ``record_ids``, ``classes``, ``labels``, ``metadata``, ``split()`` and
-``load(i)`` -> :class:`EcgRecord` (``(leads, T)`` float32 mV). Preprocessing and augmentation are
-numpy/scipy only. ``EcgDataModule``/``EcgDataset`` (torch, Lightning) are imported on first use.
+Readers (``PTBXL``, ``CinC2021``, ``CinC2017``, ``MITBIH``, ``LUDB``; one file each, registered by name in
+``DATASETS``) read the folders PhysioNet publishes; each exposes ``record_ids``, ``classes``, ``labels``,
+``metadata``, ``split()`` and ``load(i)`` -> :class:`EcgRecord` (``(leads, T)`` float32 mV). Preprocessing and
+augmentation are numpy/scipy only. ``EcgDataModule``/``EcgDataset`` (torch, Lightning) are imported on first use.
 """
 
 from __future__ import annotations
+
+import importlib
+import pkgutil
 
 from .._lazy import lazy_attributes
 from .augment import (
@@ -61,3 +64,9 @@ __all__ = [
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), dict.fromkeys(
     ("EcgDataModule", "EcgDataset", "collate_ecg", "seed_worker"), "datamodule"))
+
+# every other module of the package is imported now, so a reader in a new file registers itself with no other edit
+# (datamodule needs torch and stays lazy: the predictor imports this package without torch)
+for _module in sorted(module.name for module in pkgutil.iter_modules(__path__)):
+    if _module != "datamodule":
+        importlib.import_module(f"{__name__}.{_module}")

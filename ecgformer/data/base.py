@@ -8,16 +8,16 @@ and ``load(i, start, stop)`` returning an :class:`~ecgformer.data.wfdb_io.EcgRec
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..paths import data_root
 from .errors import (
     DataError,
     EmptySplitError,
@@ -41,17 +41,12 @@ from .wfdb_io import (
     read_header,
 )
 
+if TYPE_CHECKING:
+    from .download import DatasetSource
+
 __all__ = ["LabelledSource", "SubsetSource", "WfdbReader", "Candidate", "Unlabelled", "data_root", "dataset_root"]
 
 Unlabelled = Literal["raise", "skip", "keep"]
-
-
-def data_root() -> Path:
-    """Root of the PhysioNet data: ``$ECGFORMER_DATA``, else ``../shared/data`` beside the repository."""
-    env = os.environ.get("ECGFORMER_DATA")
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def dataset_root(folder: str, root: str | Path | None) -> Path:
@@ -64,6 +59,15 @@ class LabelledSource:
 
     name: str = "source"
     task: str = ""
+    #: What a dataset's reader declares (:func:`~ecgformer.data.registry.register_dataset`): its tasks, the one
+    #: used when none is given, the sampling rates of the files it can open with ``fs=`` (PTB-XL's 100 and 500 Hz;
+    #: empty: the rate is the records' own), whether it reads files (``root``, ``leads``, ``on_error``, ``flat``)
+    #: and where PhysioNet publishes it.
+    tasks: ClassVar[tuple[str, ...]] = ()
+    default_task: ClassVar[str] = ""
+    file_rates: ClassVar[tuple[int, ...]] = ()
+    reads_files: ClassVar[bool] = True
+    download_source: ClassVar[DatasetSource | None] = None
     record_ids: list[str]
     classes: list[str]
     labels: np.ndarray
@@ -135,8 +139,20 @@ class LabelledSource:
         return next(iter(rates)) if len(rates) == 1 else None
 
     def challenge_scoring(self) -> dict[str, Any] | None:
-        """The challenge scorer that applies to this task's classes (see the CinC 2021 reader), else ``None``."""
+        """The dataset's official metric for this task (``{"scorer": name, ...}`` for
+        :func:`ecgformer.metrics.challenge_metrics`), else ``None``."""
         return None
+
+    @classmethod
+    def open(cls, root: str | Path | None, task: str, **kwargs: Any) -> LabelledSource:
+        """The reader of ``task`` under ``root`` (``open_dataset`` calls this); readers whose tasks are derived
+        views (MIT-BIH's beats and windows) or that read no files override it."""
+        return cls(root, task=task, **kwargs)
+
+    @classmethod
+    def check_layout(cls, root: Path) -> list[str]:
+        """Problems with the folder layout this reader expects under ``root`` (empty: fine, or nothing to check)."""
+        return []
 
     def subset(self, indices: Sequence[int]) -> SubsetSource:
         """A view of the records at ``indices`` (same interface; cacheable when this source is)."""
@@ -295,7 +311,6 @@ class WfdbReader(LabelledSource):
     ``"keep"`` loads it. A record with only some flat leads is loaded; :meth:`validate` lists them.
     """
 
-    tasks: ClassVar[tuple[str, ...]] = ()
     folder: ClassVar[str] = ""
     #: The leads every record must have when no ``leads`` are requested (canonical names, any order).
     dataset_leads: ClassVar[tuple[str, ...] | None] = None

@@ -5,19 +5,22 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from ..metrics import CINC2017_CLASSES
 from .base import Candidate, WfdbReader
+from .download import DatasetSource, missing_record_files
 from .errors import DataError, FlatPolicy, OnError
 from .labels import hash_fold
+from .registry import register_dataset
 
 __all__ = ["CinC2017", "CINC2017_CLASSES"]
 
-#: Normal rhythm, AF, other rhythm, too noisy to classify (the challenge's order).
-CINC2017_CLASSES: tuple[str, ...] = ("N", "A", "O", "~")
 _LABEL_FILES = ("training2017/REFERENCE.csv", "REFERENCE-v3.csv", "training/REFERENCE-v3.csv",
                 "REFERENCE.csv", "training/REFERENCE.csv")
 
 
+@register_dataset
 class CinC2017(WfdbReader):
     """The 2017 training set as published (``training2017/`` of ``training2017.zip``, or the
     ``training/`` tree with ``REFERENCE-v3.csv``): ``.hea`` + ``.mat`` (raw samples; gain, baseline
@@ -32,13 +35,27 @@ class CinC2017(WfdbReader):
     name = "cinc2017"
     folder = "cinc2017"
     tasks = ("rhythm",)
+    default_task = "rhythm"
     dataset_leads = ("ECG",)
+    download_source = DatasetSource("challenge-2017", ("training/*", "REFERENCE-v3.csv", "training2017/*"))
+
+    @classmethod
+    def check_layout(cls, root: Path) -> list[str]:
+        """A ``REFERENCE`` csv and complete records (``.hea`` + ``.mat``) beside it."""
+        labels = [name for name in _LABEL_FILES if (root / name).is_file()]
+        if not labels:
+            return [f"missing a REFERENCE csv ({', '.join(_LABEL_FILES)})"]
+        return missing_record_files(root, (root / labels[0]).parent, (".mat",))
 
     def __init__(self, root: str | Path | None = None, task: str = "rhythm",
                  leads: str | Sequence[str] | None = None, on_error: OnError = "raise",
                  flat: FlatPolicy = "skip", progress: bool = False) -> None:
         super().__init__(root, task=task, leads=leads, expected_fs=300.0, on_error=on_error,
                          unlabelled="raise", flat=flat, progress=progress)
+
+    def challenge_scoring(self) -> dict[str, Any]:
+        """The PhysioNet/CinC 2017 score: ``{"scorer": "cinc2017"}`` for :func:`ecgformer.metrics.challenge_metrics`."""
+        return {"scorer": "cinc2017"}
 
     def label_files(self) -> list[Path]:
         """The ``REFERENCE`` csv in use."""

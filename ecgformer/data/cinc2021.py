@@ -9,10 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from ..metrics import load_challenge_weights
 from .base import Candidate, Unlabelled, WfdbReader
+from .download import DatasetSource, missing_files, missing_record_files
 from .errors import DataError, FlatPolicy, OnError
 from .labels import hash_fold
 from .leads import STANDARD_LEADS
+from .registry import register_dataset
 from .wfdb_io import comment_fields, read_header
 
 __all__ = ["CinC2021", "read_scored_classes"]
@@ -30,8 +33,6 @@ def read_scored_classes(root: Path) -> tuple[list[str], list[str], np.ndarray]:
     equivalent codes merged into one class), their abbreviations (``weights_abbreviations.csv``,
     else the codes) and the weight matrix. Every code of ``dx_mapping_scored.csv`` must belong to
     one group."""
-    from ..metrics import load_challenge_weights  # the scorer's parser (metrics imports this package)
-
     if not (root / "weights.csv").is_file():
         raise DataError(f"cinc2021: missing scoring file {root / 'weights.csv'}")
     try:
@@ -61,6 +62,11 @@ def _dict_rows(path: Path) -> list[dict[str, str]]:
     return [dict(zip(rows[0], row)) for row in rows[1:]]
 
 
+#: The scoring files of the official evaluation code (not on PhysioNet's project page).
+_EVALUATION_2021 = "https://raw.githubusercontent.com/physionetchallenges/evaluation-2021/main/"
+
+
+@register_dataset
 class CinC2021(WfdbReader):
     """The challenge training data as published: ``training/<source>/[...]/*.hea`` + ``.mat``, and the
     scoring files ``weights.csv``, ``weights_abbreviations.csv``, ``dx_mapping_scored.csv``,
@@ -83,7 +89,19 @@ class CinC2021(WfdbReader):
     name = "cinc2021"
     folder = "cinc2021"
     tasks = ("scored", "all")
+    default_task = "scored"
     dataset_leads = STANDARD_LEADS
+    download_source = DatasetSource("challenge-2021", ("training/*",), {
+        name: _EVALUATION_2021 + name
+        for name in ("weights.csv", "weights_abbreviations.csv", "dx_mapping_scored.csv", "dx_mapping_unscored.csv")})
+
+    @classmethod
+    def check_layout(cls, root: Path) -> list[str]:
+        """The scoring files and complete ``training/`` records (``.hea`` + ``.mat``)."""
+        problems = missing_files(root, "weights.csv", "dx_mapping_scored.csv", "dx_mapping_unscored.csv", "training")
+        if (root / "training").is_dir():
+            problems += missing_record_files(root, root / "training", (".mat",))
+        return problems
 
     def __init__(self, root: str | Path | None = None, task: str = "scored",
                  leads: str | Sequence[str] | None = None, sources: Sequence[str] | None = None,
@@ -103,11 +121,12 @@ class CinC2021(WfdbReader):
         return read_scored_classes(self.root)[2]
 
     def challenge_scoring(self) -> dict[str, Any] | None:
-        """``{"class_codes", "weights_file"}`` for :func:`ecgformer.metrics.cinc2021_challenge_score`: the
-        ``weights.csv`` code of each class, in class order (``task="scored"`` only; ``None`` otherwise)."""
+        """``{"scorer": "cinc2021", "class_codes", "weights_file"}`` for :func:`ecgformer.metrics.challenge_metrics`:
+        the ``weights.csv`` code of each class, in class order (``task="scored"`` only; ``None`` otherwise)."""
         if self.task != "scored":
             return None
-        return {"class_codes": list(self.class_codes), "weights_file": str(self.root / "weights.csv")}
+        return {"scorer": "cinc2021", "class_codes": list(self.class_codes),
+                "weights_file": str(self.root / "weights.csv")}
 
     def _scan(self) -> tuple[list[str], list[Candidate]]:
         groups, names, _ = read_scored_classes(self.root)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import DataError
 from .leads import resolve_leads
-from .registry import DATASETS, dataset_tasks, open_dataset
+from .registry import DATASETS, open_dataset
 
 __all__ = ["add_data_parser", "run_summary", "run_cache", "format_summary"]
 
@@ -18,7 +18,8 @@ def _add_source_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     parser.add_argument("--root", default=None, help="dataset folder (default: $ECGFORMER_DATA/<dataset>)")
     parser.add_argument("--task", default=None, help="label task (default: the dataset's usual one)")
-    parser.add_argument("--fs", type=int, default=None, help="PTB-XL: 100 or 500 Hz files")
+    parser.add_argument("--fs", type=int, default=None,
+                        help="which files to read, for datasets published at several rates (PTB-XL: 100 or 500 Hz)")
     parser.add_argument("--leads", default=None,
                         help="lead subset: twelve/six/four/three/two or a comma-separated list")
     parser.add_argument("--strict", action="store_true",
@@ -29,14 +30,16 @@ def _add_source_args(parser: argparse.ArgumentParser) -> None:
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     """The reader keyword arguments of the command line; :class:`DataError` naming a bad option."""
-    tasks = dataset_tasks(args.dataset)
-    if args.task is not None and args.task not in tasks:
-        raise DataError(f"--task {args.task}: {args.dataset} tasks are {', '.join(tasks)}")
-    if args.fs is not None and (args.dataset != "ptbxl" or args.fs not in (100, 500)):
-        raise DataError(f"--fs {args.fs}: applies to ptbxl only, which comes at 100 or 500 Hz")
-    if args.dataset == "synthetic":
+    reader = DATASETS[args.dataset]
+    if args.task is not None and args.task not in reader.tasks:
+        raise DataError(f"--task {args.task}: {args.dataset} tasks are {', '.join(reader.tasks)}")
+    if args.fs is not None and args.fs not in reader.file_rates:
+        raise DataError(f"--fs {args.fs}: {args.dataset} " + (
+            f"files come at {' or '.join(map(str, reader.file_rates))} Hz" if reader.file_rates
+            else "has one rate per record (resample with data cache --target-fs)"))
+    if not reader.reads_files:
         if args.leads:
-            raise DataError("--leads: the synthetic dataset always has the 12 standard leads")
+            raise DataError(f"--leads: {args.dataset} generates its records with fixed leads")
         return {}
     kwargs: dict[str, Any] = {"on_error": "raise" if args.strict else "skip",
                               "flat": "keep" if args.keep_flat else "raise" if args.strict else "skip"}
@@ -48,7 +51,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
             leads = resolve_leads(request)
         except ValueError as exc:
             raise DataError(f"--leads {args.leads}: {exc} (or a subset: twelve, six, four, three, two)") from None
-        own = DATASETS[args.dataset].dataset_leads
+        own = reader.dataset_leads
         foreign = [lead for lead in leads or () if own and lead not in own]
         if foreign:
             raise DataError(f"--leads {args.leads}: {args.dataset} records have no lead {foreign[0]} "
@@ -59,7 +62,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _open(args: argparse.Namespace) -> Any:
     kwargs = _options(args)
-    return open_dataset(args.dataset, args.root if args.dataset != "synthetic" else None, args.task, **kwargs)
+    return open_dataset(args.dataset, args.root, args.task, **kwargs)
 
 
 def _fail(exc: Exception) -> int:

@@ -18,10 +18,10 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..checksums import sha256_file
-from .cinc2017 import _LABEL_FILES as _CINC2017_LABEL_FILES
+from .registry import DATASETS
 
-__all__ = ["DatasetSource", "SOURCES", "parse_sha256sums", "sha256_file", "verify_checksums", "write_sha256sums",
-           "select_files", "check_layout", "download"]
+__all__ = ["DatasetSource", "download_sources", "missing_files", "missing_record_files", "parse_sha256sums",
+           "sha256_file", "verify_checksums", "write_sha256sums", "select_files", "check_layout", "download"]
 
 
 @dataclass(frozen=True)
@@ -31,20 +31,6 @@ class DatasetSource:
     physionet: str
     include: tuple[str, ...]
     extra_urls: dict[str, str] = field(default_factory=dict)
-
-
-_EVAL_2021 = "https://raw.githubusercontent.com/physionetchallenges/evaluation-2021/main/"
-
-SOURCES: dict[str, DatasetSource] = {
-    "ptbxl": DatasetSource("ptb-xl", ("ptbxl_database.csv", "scp_statements.csv", "records100/*", "LICENSE.txt")),
-    "cinc2021": DatasetSource("challenge-2021", ("training/*",),
-                              {name: _EVAL_2021 + name for name in ("weights.csv", "weights_abbreviations.csv",
-                                                                    "dx_mapping_scored.csv",
-                                                                    "dx_mapping_unscored.csv")}),
-    "cinc2017": DatasetSource("challenge-2017", ("training/*", "REFERENCE-v3.csv", "training2017/*")),
-    "mitdb": DatasetSource("mitdb", ("*.hea", "*.dat", "*.atr", "RECORDS")),
-    "ludb": DatasetSource("ludb", ("data/*", "ludb.csv", "RECORDS", "LICENSE.txt")),
-}
 
 
 def parse_sha256sums(text: str) -> dict[str, str]:
@@ -95,50 +81,37 @@ def select_files(names: Iterable[str], patterns: Sequence[str]) -> list[str]:
     return sorted(n for n in names if any(fnmatch.fnmatch(n, p) for p in patterns))
 
 
+def missing_files(root: Path, *names: str) -> list[str]:
+    """``"missing <name>"`` for each of ``names`` that does not exist under ``root``."""
+    return [f"missing {name}" for name in names if not (root / name).exists()]
+
+
+def missing_record_files(root: Path, folder: Path, data_suffixes: tuple[str, ...],
+                         listing: Path | None = None) -> list[str]:
+    """Problems of the WFDB records under ``folder``: every record (each ``.hea``, or each line of ``listing`` when
+    that file exists, relative to ``root``) needs its header and one file per suffix of ``data_suffixes``."""
+    if listing is not None and listing.is_file():
+        stems = [root / line.strip() for line in listing.read_text().split() if line.strip()]
+    else:
+        stems = [p.with_suffix("") for p in folder.rglob("*.hea")]
+    if not stems:
+        return [f"no WFDB records under {folder}"]
+    return [f"missing {stem.relative_to(root)}{suffix}" for stem in stems for suffix in (".hea", *data_suffixes)
+            if not stem.with_name(stem.name + suffix).is_file()]
+
+
+def download_sources() -> dict[str, DatasetSource]:
+    """``{dataset: source}`` of every registered reader PhysioNet publishes."""
+    return {name: reader.download_source for name, reader in DATASETS.items() if reader.download_source is not None}
+
+
 def check_layout(dataset: str, root: str | Path) -> list[str]:
     """Problems with the folder layout the reader of ``dataset`` expects (empty list: fine)."""
+    reader = DATASETS[dataset]
     root = Path(root)
     if not root.is_dir():
         return [f"{root} does not exist"]
-    problems: list[str] = []
-
-    def need(*names: str) -> None:
-        problems.extend(f"missing {name}" for name in names if not (root / name).exists())
-
-    def records_complete(folder: Path, data_suffixes: tuple[str, ...], listing: Path | None = None) -> None:
-        if listing is not None and listing.is_file():
-            stems = [root / line.strip() for line in listing.read_text().split() if line.strip()]
-        else:
-            stems = [p.with_suffix("") for p in folder.rglob("*.hea")]
-        if not stems:
-            problems.append(f"no WFDB records under {folder}")
-        for stem in stems:
-            for suffix in (".hea", *data_suffixes):
-                if not stem.with_name(stem.name + suffix).is_file():
-                    problems.append(f"missing {stem.relative_to(root)}{suffix}")
-
-    if dataset == "ptbxl":
-        need("ptbxl_database.csv", "scp_statements.csv")
-        if not (root / "records100").is_dir() and not (root / "records500").is_dir():
-            problems.append("missing records100/ and records500/")
-    elif dataset == "cinc2021":
-        need("weights.csv", "dx_mapping_scored.csv", "dx_mapping_unscored.csv", "training")
-        if (root / "training").is_dir():
-            records_complete(root / "training", (".mat",))
-    elif dataset == "cinc2017":
-        labels = [name for name in _CINC2017_LABEL_FILES if (root / name).is_file()]
-        if not labels:
-            problems.append(f"missing a REFERENCE csv ({', '.join(_CINC2017_LABEL_FILES)})")
-        else:
-            records_complete((root / labels[0]).parent, (".mat",))
-    elif dataset == "mitdb":
-        records_complete(root, (".dat", ".atr"), root / "RECORDS")
-    elif dataset == "ludb":
-        need("ludb.csv", "data")
-        records_complete(root / "data", (".dat",), root / "RECORDS")
-    else:
-        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(SOURCES)}")
-    return problems
+    return reader.check_layout(root)
 
 
 def download(dataset: str, dest: str | Path, include: Sequence[str] | None = None, verify: bool = True,
@@ -150,9 +123,10 @@ def download(dataset: str, dest: str | Path, include: Sequence[str] | None = Non
     """
     import wfdb
 
-    if dataset not in SOURCES:
-        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(SOURCES)}")
-    source = SOURCES[dataset]
+    source = DATASETS[dataset].download_source
+    if source is None:
+        raise ValueError(f"{dataset} has no download source (datasets PhysioNet publishes: "
+                         f"{', '.join(download_sources())})")
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     wfdb.dl_files(source.physionet, str(dest), ["SHA256SUMS.txt"], keep_subdirs=True, overwrite=True)

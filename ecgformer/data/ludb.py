@@ -8,9 +8,11 @@ from pathlib import Path
 import pandas as pd
 
 from .base import Candidate, Unlabelled, WfdbReader
+from .download import DatasetSource, missing_files, missing_record_files
 from .errors import DataError, FlatPolicy, OnError, RecordError
 from .labels import hash_fold
 from .leads import STANDARD_LEADS
+from .registry import register_dataset
 from .wfdb_io import read_header
 
 __all__ = ["LUDB", "LUDB_TASK_COLUMNS", "ludb_statements"]
@@ -58,6 +60,7 @@ def _header_statements(comments: Sequence[str]) -> tuple[list[str], list[str]]:
     return statements, rhythm
 
 
+@register_dataset
 class LUDB(WfdbReader):
     """LUDB as published: ``data/<n>.hea``/``.dat`` (+ wave annotations ``.i`` ... ``.v6``), ``ludb.csv``.
 
@@ -71,7 +74,15 @@ class LUDB(WfdbReader):
     name = "ludb"
     folder = "ludb"
     tasks = ("all", *LUDB_TASK_COLUMNS)
+    default_task = "rhythm"
     dataset_leads = STANDARD_LEADS
+    download_source = DatasetSource("ludb", ("data/*", "ludb.csv", "RECORDS", "LICENSE.txt"))
+
+    @classmethod
+    def check_layout(cls, root: Path) -> list[str]:
+        """``ludb.csv`` and the ``data/`` records listed in ``RECORDS`` (``.hea`` + ``.dat``)."""
+        problems = missing_files(root, "ludb.csv", "data")
+        return problems + missing_record_files(root, root / "data", (".dat",), root / "RECORDS")
 
     def __init__(self, root: str | Path | None = None, task: str = "rhythm",
                  leads: str | Sequence[str] | None = None, on_error: OnError = "raise",

@@ -12,8 +12,10 @@ import pandas as pd
 import wfdb
 
 from .base import Candidate, LabelledSource, WfdbReader
+from .download import DatasetSource, missing_record_files
 from .errors import DataError, FlatPolicy, OnError, RecordError, Skipped
 from .labels import hash_fold, multi_hot
+from .registry import register_dataset
 from .wfdb_io import EcgRecord, read_header
 
 __all__ = ["MITBIH", "MITBIHWindows", "MITBIHBeats", "AAMI_CLASSES", "AAMI_MAP", "RHYTHM_CLASSES",
@@ -84,6 +86,7 @@ def read_annotations(header_path: Path, n_samples: int, record: str, extension: 
                        rhythm_stops=np.asarray(stops, dtype=np.int64), rhythms=tuple(rhythms))
 
 
+@register_dataset
 class MITBIH(WfdbReader):
     """MIT-BIH Arrhythmia records (``.hea``/``.dat``/``.atr``, 360 Hz, two leads, 30 min).
 
@@ -100,12 +103,17 @@ class MITBIH(WfdbReader):
 
     name = "mitdb"
     folder = "mitdb"
-    tasks = ("record",)
+    tasks = ("beats", "windows", "record")
+    default_task = "beats"
     dataset_lead_count = 2
+    download_source = DatasetSource("mitdb", ("*.hea", "*.dat", "*.atr", "RECORDS"))
 
     def __init__(self, root: str | Path | None = None, task: str = "record",
                  leads: str | Sequence[str] | None = None, on_error: OnError = "raise",
                  flat: FlatPolicy = "skip", progress: bool = False) -> None:
+        if task != "record":
+            raise ValueError(f"mitdb: MITBIH(...) reads whole records (task 'record'); {task!r} is a view of them: "
+                             f"open_dataset('mitdb', task={task!r}) or MITBIH(root).{task}()")
         self._annotations: dict[str, Annotations] = {}
         super().__init__(root, task=task, leads=leads, expected_fs=360.0, on_error=on_error,
                          unlabelled="raise", flat=flat, progress=progress)
@@ -155,6 +163,23 @@ class MITBIH(WfdbReader):
                  "train": in_ds1 & ~np.isin(self.folds, (9, 10)),
                  "val": in_ds1 & np.isin(self.folds, (9, 10)), "test": np.isin(ids, DS2)}
         return masks.get(name)
+
+    @classmethod
+    def open(cls, root: str | Path | None, task: str, **kwargs: Any) -> LabelledSource:
+        """Task ``record`` is the reader; ``beats`` (AAMI beat windows, ``before_s``/``after_s``) and ``windows``
+        (multi-label windows, ``length_s``/``stride_s``) are views of it; other ``kwargs`` go to the reader."""
+        view = {k: kwargs.pop(k) for k in ("length_s", "stride_s", "before_s", "after_s") if k in kwargs}
+        reader = cls(root, **kwargs)
+        if task == "beats":
+            return reader.beats(**{k: v for k, v in view.items() if k in ("before_s", "after_s")})
+        if task == "windows":
+            return reader.windows(**{k: v for k, v in view.items() if k in ("length_s", "stride_s")})
+        return reader
+
+    @classmethod
+    def check_layout(cls, root: Path) -> list[str]:
+        """Every record of ``RECORDS`` (else every ``.hea``) with its ``.dat`` and ``.atr``."""
+        return missing_record_files(root, root, (".dat", ".atr"), root / "RECORDS")
 
     def windows(self, length_s: float = 10.0, stride_s: float | None = None,
                 source: LabelledSource | None = None) -> MITBIHWindows:

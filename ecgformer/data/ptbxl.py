@@ -9,8 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from .base import Candidate, Unlabelled, WfdbReader
+from .download import DatasetSource, missing_files
 from .errors import DataError, FlatPolicy, OnError
 from .leads import STANDARD_LEADS
+from .registry import register_dataset
 
 __all__ = ["PTBXL", "SUPERDIAG_CLASSES", "ptbxl_task_map"]
 
@@ -49,6 +51,7 @@ def ptbxl_task_map(statements: pd.DataFrame, task: str) -> tuple[list[str], dict
     return names, mapping
 
 
+@register_dataset
 class PTBXL(WfdbReader):
     """PTB-XL as published: ``ptbxl_database.csv``, ``scp_statements.csv``, ``records100/``, ``records500/``.
 
@@ -65,7 +68,19 @@ class PTBXL(WfdbReader):
     name = "ptbxl"
     folder = "ptbxl"
     tasks = ("all", "diag", "subdiag", "superdiag", "form", "rhythm")
+    default_task = "superdiag"
     dataset_leads = STANDARD_LEADS
+    file_rates = (100, 500)
+    download_source = DatasetSource("ptb-xl", ("ptbxl_database.csv", "scp_statements.csv", "records100/*",
+                                               "LICENSE.txt"))
+
+    @classmethod
+    def check_layout(cls, root: Path) -> list[str]:
+        """The two csv files and ``records100/`` or ``records500/``."""
+        problems = missing_files(root, "ptbxl_database.csv", "scp_statements.csv")
+        if not (root / "records100").is_dir() and not (root / "records500").is_dir():
+            problems.append("missing records100/ and records500/")
+        return problems
 
     def __init__(self, root: str | Path | None = None, task: str = "superdiag", fs: int = 100,
                  leads: str | Sequence[str] | None = None, on_error: OnError = "raise",

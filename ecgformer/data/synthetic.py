@@ -27,6 +27,7 @@ from .augment import baseline_wander, gaussian_noise, powerline_noise
 from .base import LabelledSource
 from .labels import hash_fold, multi_hot
 from .leads import STANDARD_LEADS
+from .registry import register_dataset
 from .wfdb_io import EcgRecord
 
 __all__ = ["SYNTHETIC_CLASSES", "SyntheticECG", "synthesize_ecg", "sample_labels", "lead_vectors", "write_wfdb"]
@@ -193,11 +194,20 @@ def synthesize_ecg(labels: tuple[str, ...] | set[str], fs: float = 500.0, durati
                  "qrs_s": float(qrs_sigma * (9.0 if wide else 6.0))}
 
 
+@register_dataset
 class SyntheticECG(LabelledSource):
     """``n_records`` synthetic 12-lead ECGs with the reader interface (``load`` regenerates record
     ``i`` from ``(seed, i)``, so nothing is stored). Folds: stable hash of the record id."""
 
     name = "synthetic"
+    tasks = ("multilabel",)
+    default_task = "multilabel"
+    reads_files = False
+
+    @classmethod
+    def open(cls, root: str | Path | None, task: str, **kwargs: Any) -> SyntheticECG:
+        """Generated records: ``root`` is unused; ``kwargs`` are ``n_records``, ``fs``, ``duration_s``, ``seed``."""
+        return cls(**kwargs)
 
     def __init__(self, n_records: int = 1000, fs: float = 500.0, duration_s: float = 10.0, seed: int = 0,
                  noise: bool = True) -> None:

@@ -3,9 +3,10 @@
 Checkpoint layout read by :func:`load_checkpoint` (read with weights only: nothing in the file runs)::
 
     {"state_dict": {...},                     # keys may carry a "model." or "ema.module." prefix (EMA preferred)
-     "hyper_parameters": {"model_name" | "model", "model_kwargs" | "model_overrides", "num_classes", "in_chans",
+     "hyper_parameters": {"model", "model_overrides", "num_classes", "in_chans", "single_label": bool,
                           "class_names", "thresholds", "preprocess", "sampling_rate", "lead_names",
-                          "input_length", "task_type": "multilabel" | "singlelabel"  (or "single_label": bool)},
+                          "input_length"},  # older/outside spellings (model_name, model_kwargs, task_type) are
+                                            # renamed first: training.checkpoint_io.upgrade_hyper_parameters
      # the training module's top-level keys are read too:
      "thresholds": Thresholds.to_dict(), "class_names": [...],
      "data_config": {"preprocess": {...}, "fs": 500, "leads": [...], "length_s": 10.0,
@@ -25,7 +26,12 @@ from ..data.errors import first_line
 from ..data.leads import STANDARD_LEADS
 from ..data.preprocess import Preprocess
 from ..models import create_model, list_models
-from ..training.checkpoint_io import CheckpointError, read_checkpoint
+from ..training.checkpoint_io import (
+    CheckpointError,
+    read_checkpoint,
+    upgrade_data_config,
+    upgrade_hyper_parameters,
+)
 from ..training.thresholds import FIXED_THRESHOLD, Thresholds
 
 __all__ = ["ExportSource", "from_preset", "load_checkpoint", "load_source"]
@@ -119,20 +125,18 @@ def load_checkpoint(path: str | Path) -> ExportSource:
 
 
 def _source_from(ckpt: dict[str, Any], path: str | Path) -> ExportSource:
-    hp: dict[str, Any] = dict(ckpt["hyper_parameters"])
-    data: dict[str, Any] = dict(ckpt.get("data_config") or hp.get("data_config") or {})
-    name = hp.get("model_name", hp.get("model"))
+    hp = upgrade_hyper_parameters(ckpt["hyper_parameters"])
+    data = upgrade_data_config(ckpt.get("data_config") or hp.get("data_config"))
+    name = hp.get("model")
     if name not in list_models():
         raise CheckpointError(f"checkpoint {path}: hyper_parameters name model {name!r}, which is not a registered "
                               "model (`ecgformer list`)")
-    kwargs = dict(hp.get("model_kwargs", hp.get("model_overrides")) or {})
+    kwargs = dict(hp.get("model_overrides") or {})
     num_classes = int(hp["num_classes"])
     in_chans = int(hp.get("in_chans", 12))
     class_names = tuple(hp.get("class_names") or ckpt.get("class_names") or
                         [f"class_{k}" for k in range(num_classes)])
-    task_type = hp.get("task_type") or ("singlelabel" if hp.get("single_label") else "multilabel")
-    if task_type not in ("multilabel", "singlelabel"):
-        raise ValueError(f"task_type must be 'multilabel' or 'singlelabel', got {task_type!r}")
+    task_type = "singlelabel" if hp.get("single_label") else "multilabel"
     stored = hp.get("thresholds", ckpt.get("thresholds"))
     thresholds = (Thresholds.from_dict(stored) if stored is not None
                   else default_thresholds(class_names, task_type))

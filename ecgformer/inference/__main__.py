@@ -12,7 +12,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the arguments and run :func:`ecgformer.inference.cli.run_bundle_predict`."""
     parser = argparse.ArgumentParser(prog="python -m ecgformer.inference", description=__doc__)
     parser.add_argument("inputs", nargs="+", help="bundle folder, then WFDB records (.hea), folders or .npy files")
-    parser.add_argument("--out", dest="output", required=True, help="predictions file (.csv or .json)")
+    parser.add_argument("--out", required=True, help="predictions file (.csv or .json)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing predictions file")
     return run_bundle_predict(parser.parse_args(argv))
 

@@ -23,7 +23,7 @@ EXIT_CODES: dict[int, str] = {
 
 
 def run_bundle_predict(args: argparse.Namespace) -> int:
-    """Classify ``args.inputs[1:]`` with the bundle ``args.inputs[0]``; write ``args.output`` (.csv/.json).
+    """Classify ``args.inputs[1:]`` with the bundle ``args.inputs[0]``; write ``args.out`` (.csv/.json).
 
     The output path is checked and the bundle validated before any record is read; see :data:`EXIT_CODES`.
     """
@@ -31,7 +31,7 @@ def run_bundle_predict(args: argparse.Namespace) -> int:
     from .predictor import OutputError, Predictor, check_output, write_predictions
 
     inputs = list(args.inputs)
-    output = getattr(args, "output", None) or getattr(args, "out", None)
+    output = args.out
     overwrite = bool(getattr(args, "overwrite", False))
     if len(inputs) < 2 or output is None:
         print("error: usage: ecgformer predict BUNDLE INPUT... --out FILE.csv|.json", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ..checks import check_int
 from .norm import create_norm
 
 __all__ = ["Downsample"]
@@ -16,10 +17,9 @@ class Downsample(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, stride: int = 2, kernel_size: int | None = None,
                  norm: str = "layernorm") -> None:
         super().__init__()
+        check_int("downsample stride", stride)
         kernel_size = 2 * stride - 1 if kernel_size is None else kernel_size
-        if stride < 1 or kernel_size < stride or kernel_size % 2 == 0:
-            raise ValueError(f"downsampling needs stride >= 1 and an odd kernel_size >= stride, got stride "
-                             f"{stride}, kernel_size {kernel_size}")
+        check_int("downsample kernel_size", kernel_size, minimum=stride, odd=True)
         self.stride = stride
         self.norm = create_norm(norm, in_dim)
         self.conv = nn.Conv1d(in_dim, out_dim, kernel_size, stride=stride, padding=kernel_size // 2)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_int
+
 __all__ = ["EcgModel"]
 
 
@@ -46,8 +48,7 @@ class EcgModel(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier (and any per-class parameters) for ``num_classes`` classes."""
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes!r}")
+        check_int("num_classes", num_classes)
         self.head.reset(num_classes)
         self.num_classes = num_classes
 

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from ..checks import check_choice, check_int
 from ..layers import (
     ConvPosEnc,
     Downsample,
@@ -174,11 +175,9 @@ class MetaFormer1d(EcgModel):
         if not dims or len(dims) != len(depths) or min(dims) < 1 or min(depths) < 1:
             raise ValueError(f"dims and depths must be non-empty, of equal length and positive, got dims={dims}, "
                              f"depths={depths}")
-        if in_chans < 1 or num_classes < 1:
-            raise ValueError(f"in_chans and num_classes must be >= 1, got in_chans={in_chans}, "
-                             f"num_classes={num_classes}")
-        if cpe not in CPE_MODES:
-            raise ValueError(f"cpe must be one of {CPE_MODES}, got {cpe!r}")
+        check_int("in_chans", in_chans)
+        check_int("num_classes", num_classes)
+        check_choice("cpe", cpe, CPE_MODES)
         n_stages = len(dims)
         heads = (_per_stage("num_heads", num_heads, n_stages) if num_heads is not None
                  else [max(dim // head_dim, 1) for dim in dims])

@@ -23,7 +23,8 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from ..data.errors import first_line
 from ..tempfiles import atomic_write
 
-__all__ = ["AtomicCheckpointIO", "CheckpointError", "atomic_torch_save", "read_checkpoint"]
+__all__ = ["HYPER_PARAMETER_ALIASES", "AtomicCheckpointIO", "CheckpointError", "atomic_torch_save", "read_checkpoint",
+           "upgrade_data_config", "upgrade_hyper_parameters"]
 
 
 class CheckpointError(ValueError):
@@ -74,6 +75,38 @@ def read_checkpoint(path: str | os.PathLike[str], required: tuple[str, ...] = ("
         raise CheckpointError(f"checkpoint {path}: no {', '.join(map(repr, missing))} key (keys: "
                               f"{', '.join(map(str, checkpoint)) or 'none'}); is it a checkpoint of `ecgformer fit`?")
     return checkpoint
+
+
+#: Spellings of ``hyper_parameters`` keys in checkpoints written outside the training module, and its name for each.
+HYPER_PARAMETER_ALIASES = {"model_name": "model", "model_kwargs": "model_overrides"}
+
+
+def upgrade_hyper_parameters(hyper_parameters: dict[str, Any]) -> dict[str, Any]:
+    """``hyper_parameters`` in the training module's keys (``model``, ``model_overrides``, ``single_label``): the
+    aliases of :data:`HYPER_PARAMETER_ALIASES` renamed and ``task_type`` (``"multilabel"`` | ``"singlelabel"``)
+    turned into ``single_label``; ``ValueError`` naming ``task_type`` for another value."""
+    out = dict(hyper_parameters)
+    for alias, key in HYPER_PARAMETER_ALIASES.items():
+        if alias in out:
+            out.setdefault(key, out.pop(alias))
+    if "task_type" in out:
+        task_type = out.pop("task_type")
+        if task_type not in ("multilabel", "singlelabel"):
+            raise ValueError(f"task_type must be 'multilabel' or 'singlelabel', got {task_type!r}")
+        out.setdefault("single_label", task_type == "singlelabel")
+    return out
+
+
+def upgrade_data_config(data_config: dict[str, Any] | None) -> dict[str, Any]:
+    """A checkpoint's ``data_config`` in today's keys: checkpoints written before a challenge spec named its scorer
+    hold CinC 2021's spec without ``"scorer"``, and CinC 2017 ones no spec at all (the classes told it then)."""
+    config = dict(data_config or {})
+    challenge = config.get("challenge")
+    if challenge and "scorer" not in challenge:
+        config["challenge"] = {"scorer": "cinc2021", **challenge}
+    elif not challenge and (config.get("data") or {}).get("dataset") == "cinc2017":
+        config["challenge"] = {"scorer": "cinc2017"}
+    return config
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -11,7 +11,7 @@ from typing import Any
 from ..data.errors import DataError
 from .config import DEFAULTS, ConfigError, load_config
 
-__all__ = ["add_training_parsers", "split_overrides"]
+__all__ = ["OverrideParser", "add_training_parsers", "split_overrides"]
 
 BundlePredict = Callable[[argparse.Namespace], int]
 
@@ -38,7 +38,7 @@ def split_overrides(extras: Sequence[str]) -> tuple[list[str], list[str]]:
     return overrides, rest
 
 
-class _OverrideParser(argparse.ArgumentParser):
+class OverrideParser(argparse.ArgumentParser):
     """A sub-command parser that collects ``--section.key=value`` arguments into ``overrides``."""
 
     def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
@@ -65,7 +65,7 @@ def _run(stage: str, args: argparse.Namespace) -> int:
         elif stage == "test":
             print(f"report: {run.test(config, args.ckpt)}")
         else:
-            print(f"predictions: {run.predict(config, args.ckpt, args.output, overwrite=args.overwrite)}")
+            print(f"predictions: {run.predict(config, args.ckpt, args.out, overwrite=args.overwrite)}")
     except (ConfigError, DataError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -100,7 +100,7 @@ def add_training_parsers(commands: Any, bundle_predict: BundlePredict | None = N
     for stage, text in helps.items():
         parser = commands.add_parser(stage, help=text, description=text + ". Any --section.key=value argument "
                                      "overrides the config (values are YAML).")
-        parser.__class__ = _OverrideParser
+        parser.__class__ = OverrideParser
         parser.add_argument("--config", default=None, help="YAML config (see configs/)")
         parser.add_argument("--ckpt", default=None, help="checkpoint: resume (fit) or evaluate (default: "
                             "out_dir/checkpoints/best.ckpt)")
@@ -112,9 +112,10 @@ def add_training_parsers(commands: Any, bundle_predict: BundlePredict | None = N
         parser.set_defaults(overrides=[])
         if stage == "predict":
             parser.add_argument("inputs", nargs="*", help="bundle folder and records (bundle prediction)")
-            parser.add_argument("--output", "--out", default=None,
-                                help="predictions file: CSV (checkpoint prediction; default out_dir/predictions.csv) "
-                                     "or .csv/.json (bundle prediction)")
+            parser.add_argument("--out", default=None,
+                                help="predictions file, .csv or .json (checkpoint prediction: default "
+                                     "out_dir/predictions.csv)")
+            parser.add_argument("--output", dest="out", help=argparse.SUPPRESS)  # the name before 0.x, kept working
             parser.add_argument("--overwrite", action="store_true", help="replace an existing predictions file")
             parser.set_defaults(run=_predict(bundle_predict))
         else:

@@ -13,22 +13,21 @@ import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
 
-from ..data.cinc2017 import CINC2017_CLASSES
 from ..data.errors import first_line
 from ..losses import create_loss
 from ..metrics import (
     auprc,
     auroc,
     binarize,
-    cinc2017_score,
-    cinc2021_challenge_score,
+    challenge_headline,
+    challenge_metrics,
     f_beta,
     fmax,
     g_beta,
     per_class_f1,
 )
 from ..models import create_model
-from .checkpoint_io import CheckpointError, read_checkpoint
+from .checkpoint_io import CheckpointError, read_checkpoint, upgrade_data_config
 from .thresholds import FIXED_THRESHOLD, RULES, Thresholds, select_thresholds
 
 __all__ = ["SCHEDULES", "EcgClassifier", "distillation_loss", "ema_update_fn", "evaluation_metrics", "one_cycle",
@@ -107,27 +106,24 @@ def evaluation_metrics(y_true: np.ndarray, y_prob: np.ndarray, thresholds: Thres
                        challenge: dict[str, Any] | None = None) -> dict[str, float]:
     """Summary metrics of probabilities ``y_prob`` against binary ``y_true``: macro/micro AUROC and AUPRC,
     Fmax, and with ``thresholds`` F-beta/G-beta (beta=2) and macro F1; for single-label tasks the
-    accuracy of the arg-max class and, when the classes are CinC 2017's, the CinC 2017 score.
+    accuracy of the arg-max class.
 
-    ``challenge`` (``{"class_codes": [...], "weights_file": path}``, the CinC 2021 reader's scored classes as
-    ``weights.csv`` codes in the model's class order) adds the PhysioNet/CinC 2020/2021 ``challenge_score`` of
-    the thresholded decisions."""
+    ``challenge`` is the reader's :meth:`~ecgformer.data.base.LabelledSource.challenge_scoring` (``{"scorer":
+    name, ...}``, kept in the checkpoint): it adds that dataset's official metric (CinC 2017 score, PhysioNet/CinC
+    2020/2021 ``challenge_score`` of the thresholded decisions) through :func:`~ecgformer.metrics.challenge_metrics`.
+    """
     out = {"auroc_macro": auroc(y_true, y_prob), "auroc_micro": auroc(y_true, y_prob, average="micro"),
            "auprc_macro": auprc(y_true, y_prob), "auprc_micro": auprc(y_true, y_prob, average="micro"),
            "fmax": fmax(y_true, y_prob)}
+    decisions = None
     if thresholds is not None:
         decisions = thresholds.apply(y_prob)
         out["f1_macro"] = float(np.nanmean(per_class_f1(y_true, decisions)))
         out["f_beta2"] = f_beta(y_true, decisions)
         out["g_beta2"] = g_beta(y_true, decisions)
-        if challenge:
-            out["challenge_score"] = cinc2021_challenge_score(y_true.astype(bool), decisions.astype(bool),
-                                                              challenge["class_codes"], challenge["weights_file"])
     if single_label:
-        truth, answer = y_true.argmax(axis=1), y_prob.argmax(axis=1)
-        out["accuracy"] = float((truth == answer).mean())
-        if tuple(class_names) == tuple(CINC2017_CLASSES):
-            out["cinc2017_score"] = cinc2017_score(truth, answer)
+        out["accuracy"] = float((y_true.argmax(axis=1) == y_prob.argmax(axis=1)).mean())
+    out.update(challenge_metrics(challenge, y_true, y_prob, decisions))
     return out
 
 
@@ -188,7 +184,7 @@ class EcgClassifier(L.LightningModule):
                                                                                    for k in range(num_classes))
         self.threshold_rule = rule
         self.thresholds: Thresholds | None = None
-        self.data_config = dict(data_config or {})
+        self.data_config = upgrade_data_config(data_config)
         self._teacher: tuple[nn.Module, ...] = ()  # a tuple: not a sub-module, so not in the checkpoint
         self.test_results: dict[str, np.ndarray] = {}
         self.last_metrics: dict[str, dict[str, float]] = {}
@@ -279,7 +275,7 @@ class EcgClassifier(L.LightningModule):
         metrics = evaluation_metrics(y, prob, self.thresholds, self.class_names, self.hparams.single_label,
                                      self.data_config.get("challenge"))
         self.last_metrics[stage] = metrics
-        headline = "cinc2017_score" if "cinc2017_score" in metrics else "auroc_macro"
+        headline = challenge_headline(self.data_config.get("challenge")) or "auroc_macro"
         for key, value in metrics.items():  # identical on every process after the gather: no reduction
             self.log(f"{stage}/{key}", float(value), prog_bar=key == headline)
 
@@ -364,4 +360,4 @@ class EcgClassifier(L.LightningModule):
         """Restore the thresholds and data configuration stored by :meth:`on_save_checkpoint`."""
         stored = checkpoint.get("thresholds")
         self.thresholds = None if stored is None else Thresholds.from_dict(stored)
-        self.data_config = dict(checkpoint.get("data_config") or {})
+        self.data_config = upgrade_data_config(checkpoint.get("data_config"))

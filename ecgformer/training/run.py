@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
-import pandas as pd
 import torch
 from lightning.pytorch.callbacks import (
     EarlyStopping,
@@ -32,7 +30,7 @@ from ..data.augment import Augment
 from ..data.datamodule import EcgDataModule, collate_ecg
 from ..data.preprocess import Preprocess
 from ..data.registry import open_dataset
-from ..tempfiles import atomic_write, remove_stale_temporaries
+from ..tempfiles import remove_stale_temporaries
 from .checkpoint_io import AtomicCheckpointIO
 from .config import ConfigError
 from .module import EcgClassifier
@@ -253,22 +251,32 @@ def test(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None = None
 
 def predict(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None = None,
             output: str | os.PathLike[str] | None = None, overwrite: bool = False) -> Path:
-    """Probabilities and decisions of a checkpoint for ``data.predict_split``, written as CSV to ``output``
-    (default ``out_dir/predictions.csv``; an existing file is kept unless ``overwrite``); returns the file."""
+    """Probabilities and decisions of a checkpoint for ``data.predict_split``, written to ``output`` (``.csv`` or
+    ``.json``; default ``out_dir/predictions.csv``; an existing file is kept unless ``overwrite``) in the layout of
+    bundle prediction (:func:`ecgformer.inference.predictor.write_predictions`: ``record, status, p_<class>...,
+    labels``); returns the file."""
+    from ..inference.predictor import OutputError, Prediction, check_output, write_predictions
+
     path = Path(output or Path(config["out_dir"]) / "predictions.csv")
-    if path.exists() and not overwrite:
-        raise ConfigError(f"predictions file {path} exists; pass --overwrite to replace it")
+    if output is None:  # the run's own folder: created as fit creates it
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        check_output(path, overwrite)
+    except OutputError as exc:
+        raise ConfigError(str(exc)) from None
     datamodule, module = _restore(config, ckpt_path)
     loader = DataLoader(datamodule.datasets["predict"], batch_size=datamodule.batch_size, shuffle=False,
                         num_workers=datamodule.num_workers, collate_fn=collate_ecg)
     batches = build_trainer(config, "predict").predict(module, dataloaders=loader)
     index = torch.cat([b["index"] for b in batches]).numpy()
     prob = torch.cat([b["prob"] for b in batches]).numpy()
-    decision = torch.cat([b["decision"] for b in batches]).numpy()
+    decision = torch.cat([b["decision"] for b in batches]).numpy().astype(bool)
     assert datamodule.source is not None
-    table: dict[str, Any] = {"record_id": [datamodule.source.record_ids[i] for i in index]}
-    table.update({f"prob_{c}": prob[:, k] for k, c in enumerate(module.class_names)})
-    table.update({f"pred_{c}": decision[:, k].astype(np.int64) for k, c in enumerate(module.class_names)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = pd.DataFrame(table).to_csv(index=False, float_format="%.6f")
-    return atomic_write(path, lambda handle: handle.write(text.encode()), overwrite=overwrite)
+    names = list(module.class_names)
+    predictions = [Prediction(datamodule.source.record_ids[i], "ok", dict(zip(names, map(float, prob[row]))),
+                              [name for name, chosen in zip(names, decision[row]) if chosen])
+                   for row, i in enumerate(index)]
+    try:
+        return write_predictions(predictions, names, path, overwrite=overwrite)
+    except OutputError as exc:
+        raise ConfigError(str(exc)) from None
