@@ -29,7 +29,10 @@ def _run_list(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser with one sub-command per job."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="ecgformer", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"ecgformer {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     from .bench.cli import add_bench_parser
     add_bench_parser(commands)

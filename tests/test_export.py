@@ -180,3 +180,14 @@ def test_export_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(args) == 1 and "exists" in capsys.readouterr().err
     assert main(["export", "no_such_model", "--out", str(tmp_path / "c")]) == 1
     assert not (tmp_path / "c").exists()
+
+
+def test_torchscript_is_written_only_on_request_and_says_it_is_deprecated(tmp_path: Path) -> None:
+    """The CLI's default formats are ONNX and ExportedProgram; a TorchScript export warns (FutureWarning)."""
+    from ecgformer.export.formats import DEFAULT_FORMATS
+
+    assert DEFAULT_FORMATS == ("onnx", "exported")
+    model = ecgformer.create_model("xresnet1d50", 2, in_chans=1, **small("xresnet1d50")).eval()
+    with pytest.warns(FutureWarning, match="TorchScript .* is deprecated"):
+        path = write_model(model, torch.randn(2, 1, 1000), "torchscript", tmp_path)
+    assert path.name == "model.ts" and path.is_file()

@@ -1,4 +1,4 @@
-"""``ecgformer export CKPT_OR_PRESET --format onnx|torchscript|exported --out DIR``."""
+"""``ecgformer export CKPT_OR_PRESET [--format onnx,exported|torchscript] --out DIR``."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def _model_kwargs(text: str | None) -> dict[str, Any]:
 
 def _run_export(args: argparse.Namespace) -> int:
     from .bundle import ParityError, export_bundle, run_provenance
+    from .formats import DEFAULT_FORMATS
     from .source import load_source
 
     formats = [f for item in args.format for f in item.split(",") if f]
@@ -35,7 +36,7 @@ def _run_export(args: argparse.Namespace) -> int:
                              task_type="singlelabel" if args.single_label else "multilabel",
                              sampling_rate=args.fs, seconds=args.seconds, **overrides)
         provenance = run_provenance(args.provenance) if args.provenance else None
-        out = export_bundle(source, args.out, formats or ["onnx"], overwrite=args.overwrite,
+        out = export_bundle(source, args.out, formats or list(DEFAULT_FORMATS), overwrite=args.overwrite,
                             aggregation=args.aggregation, stride_fraction=args.stride, provenance=provenance)
     except (ParityError, ValueError, FileExistsError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -50,7 +51,8 @@ def add_export_parser(commands: Any) -> None:
     parser = commands.add_parser("export", help="export a checkpoint or preset to a parity-checked bundle folder")
     parser.add_argument("target", help="checkpoint file, or a preset name (see `ecgformer list`)")
     parser.add_argument("--format", action="append", default=[],
-                        help="onnx, torchscript, exported (.pt2); repeat or comma-separate (default: onnx)")
+                        help="onnx, exported (.pt2), torchscript (deprecated: only on request); repeat or "
+                             "comma-separate (default: onnx,exported)")
     parser.add_argument("--out", required=True, help="bundle folder to create")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle once the new one passes")
     parser.add_argument("--aggregation", choices=("mean", "max"), default="mean",

@@ -18,7 +18,7 @@ from torch.fx.experimental import _config as shape_config
 from ..inference.predictor import onnx_session
 from ..registry import Registry
 
-__all__ = ["ExportFormat", "FORMATS", "INPUT_NAME", "OPSET", "load_runner", "write_model"]
+__all__ = ["DEFAULT_FORMATS", "ExportFormat", "FORMATS", "INPUT_NAME", "OPSET", "load_runner", "write_model"]
 
 # opset 23 turns each SDPA into one ONNX Attention node (onnxruntime >= 1.23 runs it on CPU, ~1.5x faster than the
 # MatMul/Softmax graph of opset 18); torch maps SDPA to Attention from 2.8 on, older torch exports opset 18
@@ -72,17 +72,23 @@ def _load_exported(path: Path, threads: int | None) -> Runner:
 
 @dataclass(frozen=True)
 class ExportFormat:
-    """One export format: its file name inside a bundle, its writer and its runner loader."""
+    """One export format: its file name inside a bundle, its writer, its runner loader and, for a format on its way
+    out, the deprecation every export in it warns with."""
 
     file_name: str
     write: Callable[[torch.nn.Module, torch.Tensor, Path], None]
     load: Callable[[Path, int | None], Runner]
+    deprecation: str | None = None
 
 
 FORMATS: Registry[ExportFormat] = Registry("export format", {
     "onnx": ExportFormat("model.onnx", _write_onnx, _load_onnx),
-    "torchscript": ExportFormat("model.ts", _write_torchscript, _load_torchscript),
+    "torchscript": ExportFormat("model.ts", _write_torchscript, _load_torchscript,
+                                deprecation="TorchScript (torch.jit.trace) is deprecated since torch 2.13 and is "
+                                            "written only on request; prefer the onnx or exported formats"),
     "exported": ExportFormat("model.pt2", _write_exported, _load_exported)})
+#: What ``ecgformer export`` writes without ``--format``.
+DEFAULT_FORMATS = ("onnx", "exported")
 
 
 def write_model(model: torch.nn.Module, example: torch.Tensor, fmt: str, folder: Path) -> Path:
@@ -90,6 +96,8 @@ def write_model(model: torch.nn.Module, example: torch.Tensor, fmt: str, folder:
     format ``fmt`` of :data:`FORMATS`; returns the written file."""
     export_format = FORMATS[fmt]
     path = folder / export_format.file_name
+    if export_format.deprecation:  # said, not silenced with the tracer's own warnings below
+        warnings.warn(export_format.deprecation, FutureWarning, stacklevel=2)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         export_format.write(model, example, path)
