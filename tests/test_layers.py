@@ -113,3 +113,16 @@ def test_token_depthwise_convs_equal_conv1d_on_transposed_tokens() -> None:
     hidden = ffn.fc1(x)
     mixed = F.conv1d(hidden.transpose(1, 2), ffn.dwconv.weight, ffn.dwconv.bias, padding=1, groups=16)
     torch.testing.assert_close(ffn(x), ffn.fc2(F.gelu(mixed.transpose(1, 2))))
+
+
+def test_head_split_and_merge_against_index_arithmetic() -> None:
+    """Channel ``h * D + d`` of token ``n`` is head ``h``'s feature ``d``; merging inverts the split."""
+    from ecgformer.layers import merge_heads, split_heads
+
+    x = torch.randn(2, 5, 12)
+    heads = split_heads(x, 3)
+    assert heads.shape == (2, 3, 5, 4)
+    for h in range(3):
+        for d in range(4):
+            assert torch.equal(heads[:, h, :, d], x[:, :, h * 4 + d])
+    assert torch.equal(merge_heads(heads), x)

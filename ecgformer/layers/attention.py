@@ -4,6 +4,7 @@ attention and plain global self-attention."""
 from __future__ import annotations
 
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor, nn
 
 from ..checks import check_heads, check_tokens
@@ -13,14 +14,12 @@ __all__ = ["split_heads", "merge_heads", "project_qkv", "window_attention", "Sel
 
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
     """``(B, N, H * D) -> (B, H, N, D)``."""
-    batch, length, channels = x.shape
-    return x.view(batch, length, num_heads, channels // num_heads).transpose(1, 2)
+    return rearrange(x, "b n (h d) -> b h n d", h=num_heads)
 
 
 def merge_heads(x: Tensor) -> Tensor:
     """``(B, H, N, D) -> (B, N, H * D)``."""
-    batch, heads, length, dim = x.shape
-    return x.transpose(1, 2).reshape(batch, length, heads * dim)
+    return rearrange(x, "b h n d -> b n (h d)")
 
 
 def project_qkv(qkv: nn.Linear, x: Tensor, num_heads: int) -> tuple[Tensor, Tensor, Tensor]:
