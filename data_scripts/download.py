@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Download PhysioNet datasets into $ECGFORMER_DATA/<dataset> (resumable, SHA-256 verified).
 
-    python data_scripts/download.py ptbxl cinc2017          # into $ECGFORMER_DATA (default ../shared/data)
+    python data_scripts/download.py ptbxl cinc2017          # into $ECGFORMER_DATA (default: the user data folder)
     python data_scripts/download.py mitdb --dest /data/ecg  # elsewhere
     python data_scripts/download.py ptbxl --include 'records500/*' --include ptbxl_database.csv ...
 
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     """Download each named dataset; exit status 1 if any failed."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("datasets", nargs="+", choices=sorted(download_sources()))
-    parser.add_argument("--dest", type=Path, default=None, help="parent folder (default: $ECGFORMER_DATA)")
+    parser.add_argument("--dest", type=Path, default=None, help="parent folder (default: $ECGFORMER_DATA, else the user data folder, e.g. ~/.local/share/ecgformer)")
     parser.add_argument("--include", action="append", default=None, help="glob of published files to fetch")
     parser.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check")
     args = parser.parse_args(argv)

@@ -27,6 +27,22 @@ def _run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_configs(args: argparse.Namespace) -> int:
+    """List the packaged configs (name and description), or print the YAML of the one named."""
+    from .training.config import ConfigError, packaged_configs, resolve_config
+
+    if args.name is None:
+        for name, description in packaged_configs().items():
+            print(f"{name:<22} {description}")
+        return 0
+    try:
+        print(resolve_config(args.name).read_text(), end="")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser with one sub-command per job."""
     from . import __version__
@@ -48,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list the registered model presets (12 leads, 5 classes) or mixers")
     listing.add_argument("what", nargs="?", choices=("models", "mixers"), default="models")
     listing.set_defaults(run=_run_list)
+    configs = commands.add_parser("configs", help="list the packaged training configs, or print one (copy it to edit)")
+    configs.add_argument("name", nargs="?", default=None, help="a packaged config to print")
+    configs.set_defaults(run=_run_configs)
     return parser
 
 

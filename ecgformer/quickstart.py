@@ -1,6 +1,6 @@
 """``ecgformer quickstart``: the whole job on built-in synthetic data, with no download.
 
-Train ``configs/quickstart_synthetic.yaml`` (a small hybrid on synthetic 12-lead ECGs), test it with the
+Train the packaged config ``quickstart_synthetic`` (a small hybrid on synthetic 12-lead ECGs), test it with the
 thresholds chosen on the validation split, export the best checkpoint as a parity-checked ONNX bundle, write
 the test split's records as WFDB files and classify them with the torch-free predictor. Prints the test macro
 AUROC and where every file is.
@@ -19,17 +19,7 @@ from .training.cli import OverrideParser
 
 __all__ = ["QUICKSTART_CONFIG", "add_quickstart_parser", "run_quickstart"]
 
-QUICKSTART_CONFIG = "configs/quickstart_synthetic.yaml"
-
-
-def _config_path(config: str | Path | None) -> Path:
-    """``config``, else the quickstart config in the working directory or beside the package (source checkouts)."""
-    if config is not None:
-        return Path(config)
-    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
-        if (base / QUICKSTART_CONFIG).is_file():
-            return base / QUICKSTART_CONFIG
-    raise FileNotFoundError(f"{QUICKSTART_CONFIG} not found in {Path.cwd()} or beside the package; pass --config")
+QUICKSTART_CONFIG = "quickstart_synthetic"
 
 
 def run_quickstart(out_dir: str | Path = "runs/quickstart", config: str | Path | None = None,
@@ -45,7 +35,7 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart", config: str | Path |
     from .training.config import ConfigError, load_config
 
     out = Path(out_dir)
-    settings = load_config(_config_path(config), [*overrides, f"out_dir={out}"])
+    settings = load_config(QUICKSTART_CONFIG if config is None else config, [*overrides, f"out_dir={out}"])
     if settings["data"]["dataset"] != "synthetic":
         raise ConfigError(f"quickstart trains on synthetic data; the config names {settings['data']['dataset']!r}")
     log(f"[1/4] training {settings['model']['name']} on synthetic ECGs ({out})")

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import os
+
 import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests read the real records from ``$ECGFORMER_DATA``, by default ``../shared/data`` beside the checkout
+    (set here so that the package's own default, the user data folder, and notebook kernels see the same root)."""
+    os.environ.setdefault("ECGFORMER_DATA", str(REPO.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,11 @@ from test_training import one_thread  # noqa: F401  (autouse: one intra-op threa
 
 from ecgformer.cli import build_parser, main
 from ecgformer.training import PER_CLASS_COLUMNS, REPORT_FILES, load_config
+from ecgformer.training.config import ConfigError
 from ecgformer.training.cli import add_training_parsers
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "configs" / "quickstart_synthetic.yaml"
+CONFIG = REPO / "ecgformer" / "configs" / "quickstart_synthetic.yaml"
 TINY = ["--data.options={n_records: 48, fs: 100, duration_s: 4}", "--data.length_s=3", "--data.batch_size=8",
         "--data.cache=false", "--model.overrides={dims: [16, 16, 32, 32], depths: [1, 1, 1, 1], num_heads: [1, 1, 2, 2]}",
         "--trainer.max_epochs=1", "--trainer.enable_progress_bar=false", "--loggers=[csv]"]
@@ -35,15 +36,52 @@ def test_overrides_apply_over_the_yaml_file(tmp_path: Path) -> None:
 
 
 def test_all_configs_load() -> None:
-    names = sorted(p.name for p in (REPO / "configs").glob("[a-z]*.yaml"))
+    names = sorted(p.name for p in (REPO / "ecgformer" / "configs").glob("[a-z]*.yaml"))
     expected = ["cinc2017.yaml", "cinc2021.yaml", "ludb.yaml", "mitdb_windows.yaml", "quickstart_synthetic.yaml",
                 *(f"ptbxl_{t}.yaml" for t in ("all", "diag", "form", "rhythm", "subdiag", "superdiag"))]
     assert names == sorted(expected)
     for name in names:
-        config = load_config(REPO / "configs" / name)
+        config = load_config(REPO / "ecgformer" / "configs" / name)
         assert config["out_dir"] == f"runs/{name.removesuffix('.yaml')}"
-    assert load_config(REPO / "configs" / "ptbxl_form.yaml")["data"]["task"] == "form"
-    assert load_config(REPO / "configs" / "cinc2017.yaml")["module"]["single_label"] is True
+    assert load_config(REPO / "ecgformer" / "configs" / "ptbxl_form.yaml")["data"]["task"] == "form"
+    assert load_config(REPO / "ecgformer" / "configs" / "cinc2017.yaml")["module"]["single_label"] is True
+
+
+def test_a_packaged_config_is_named_and_a_path_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """``--config NAME`` finds the YAML shipped inside the package; an existing file of the same name wins; an unknown
+    name lists the packaged ones; ``ecgformer configs`` lists them all and prints one."""
+    shipped = REPO / "ecgformer" / "configs"
+    names = sorted(p.stem for p in shipped.glob("[a-z]*.yaml"))
+    assert load_config("ptbxl_form") == load_config("ptbxl_form.yaml") == load_config(shipped / "ptbxl_form.yaml")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cinc2017.yaml").write_text("seed: 7\n")
+    assert load_config("cinc2017.yaml")["seed"] == 7  # the file in the working directory
+    assert load_config("cinc2017")["module"]["single_label"] is True  # the bare name: the packaged config
+    with pytest.raises(ConfigError, match="'ptbxl_nope' is neither a file nor a packaged config.*ptbxl_form"):
+        load_config("ptbxl_nope")
+    assert main(["fit", "--config", "sub/ptbxl_form.yaml"]) == 2  # a missing path is not looked up by its name
+    assert "neither a file nor a packaged config" in capsys.readouterr().err
+    assert main(["configs"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == names
+    assert main(["configs", "ptbxl_form"]) == 0
+    assert capsys.readouterr().out == (shipped / "ptbxl_form.yaml").read_text()
+
+
+def test_the_data_root_is_the_environment_variable_else_the_user_data_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecgformer.data import CinC2017, data_root
+    from ecgformer.data.errors import DataError
+
+    monkeypatch.setenv("ECGFORMER_DATA", str(tmp_path / "mine"))
+    assert data_root() == tmp_path / "mine"
+    monkeypatch.delenv("ECGFORMER_DATA")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    if sys.platform.startswith("linux"):
+        assert data_root() == tmp_path / "xdg" / "ecgformer"
+    with pytest.raises(DataError, match=f"{data_root() / 'cinc2017'} does not exist.*ECGFORMER_DATA.*{data_root()}"):
+        CinC2017()
 
 
 def test_fit_test_predict_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

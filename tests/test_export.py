@@ -137,7 +137,7 @@ def test_a_trained_lightning_checkpoint_exports_with_its_metadata_and_predictor_
     from ecgformer.inference import Predictor
     from ecgformer.training import EcgClassifier, fit, load_config
 
-    config = load_config(ROOT / "configs" / "quickstart_synthetic.yaml", [
+    config = load_config(ROOT / "ecgformer" / "configs" / "quickstart_synthetic.yaml", [
         f"out_dir={tmp_path / 'run'}", "data.options.n_records=40", "trainer.max_epochs=1", "model.name=ecgformer_t",
         "model.overrides={dims: [16, 16, 32, 32], depths: [1, 1, 1, 1], num_heads: [1, 1, 2, 2]}",
         "data.eval_crop=sliding", "data.eval_stride_s=2", "trainer.enable_progress_bar=false", "loggers=[csv]"])

@@ -151,7 +151,7 @@ print("toy dataset passed")
 
 def test_a_dataset_in_its_own_module_works_with_data_summary_fit_and_predict(tmp_path: Path) -> None:
     (tmp_path / "toy_dataset.py").write_text(textwrap.dedent(TOY_DATASET))
-    config = TESTS.parent / "configs" / "quickstart_synthetic.yaml"
+    config = TESTS.parent / "ecgformer" / "configs" / "quickstart_synthetic.yaml"
     script = FIT_PREDICT.format(tmp=str(tmp_path), config=str(config), out=str(tmp_path / "run"))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})

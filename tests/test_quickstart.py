@@ -39,6 +39,6 @@ def test_quickstart_trains_tests_exports_and_predicts(tmp_path: Path, monkeypatc
 
 
 def test_quickstart_refuses_a_real_dataset_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = Path(__file__).resolve().parent.parent / "configs" / "cinc2017.yaml"
+    config = Path(__file__).resolve().parent.parent / "ecgformer" / "configs" / "cinc2017.yaml"
     assert main(["quickstart", "--out", str(tmp_path), "--config", str(config)]) == 2
     assert "synthetic" in capsys.readouterr().out

@@ -276,7 +276,7 @@ def test_cinc2021_logs_the_official_challenge_score(dataset_dir: Any, tmp_path: 
 
     root = dataset_dir("cinc2021", "weights.csv")
     monkeypatch.setenv("ECGFORMER_CACHE", str(tmp_path / "cache"))
-    config = load_config("configs/cinc2021.yaml", [
+    config = load_config("cinc2021", [
         f"out_dir={tmp_path}", f"data.root={root}", "data.cache=false", "data.length_s=5", "data.eval_crop=center",
         "data.augment=null", "data.preprocess={fs: 50, normalize: zscore}", "data.batch_size=32", TINY_MODEL,
         "module.ema_decay=null", "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "loggers=[csv]",

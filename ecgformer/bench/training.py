@@ -395,8 +395,12 @@ def _check_grid_args(args: argparse.Namespace) -> None:
     unknown = sorted(set(args.models) - set(list_models()))
     if unknown:
         raise SystemExit(f"unknown models {unknown}; registered: {', '.join(list_models())}")
-    if not Path(args.config).is_file():
-        raise SystemExit(f"--config {args.config!r} not found")
+    from ..training.config import ConfigError, resolve_config
+
+    try:
+        resolve_config(args.config)
+    except ConfigError as exc:
+        raise SystemExit(f"--config: {exc}") from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -445,7 +449,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _grid_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="YAML training config (see configs/)")
+    parser.add_argument("--config", required=True, help="training config: a YAML path or a packaged config's name (ecgformer configs)")
     parser.add_argument("--models", nargs="+", required=True, help="registered model names")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.__class__ = OverrideParser  # --section.key=value overrides for every run, as fit takes them

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from ..paths import data_root
+from ..paths import data_root, user_data_dir
+from ..progress import progress as progress_bar
 from .errors import (
     DataError,
     EmptySplitError,
@@ -180,7 +180,7 @@ class LabelledSource:
         failed: list[Skipped] = []
         keep = np.ones(len(self), dtype=bool)
         partly_flat: dict[str, str] = {}
-        for i in tqdm(range(len(self)), desc=f"checking {self.name}", disable=not progress, leave=False):
+        for i in progress_bar(range(len(self)), f"checking {self.name}", progress, leave=False):
             try:
                 record = self.load(i)
             except RecordError as exc:
@@ -339,7 +339,7 @@ class WfdbReader(LabelledSource):
         self.root = dataset_root(self.folder, root)
         if not self.root.is_dir():
             raise DataError(f"{self.name}: data folder {self.root} does not exist "
-                            f"(set $ECGFORMER_DATA or pass root=)")
+                            f"(data root: $ECGFORMER_DATA, else {user_data_dir()}; or pass root=)")
         self.task = task
         self.expected_fs = expected_fs
         self.on_error = on_error
@@ -393,7 +393,7 @@ class WfdbReader(LabelledSource):
     def _build(self, candidates: list[Candidate], progress: bool) -> None:
         ids, headers, label_sets, folds, metas = [], [], [], [], []
         seen: set[str] = set()
-        for cand in tqdm(candidates, desc=f"scanning {self.name}", disable=not progress, leave=False):
+        for cand in progress_bar(candidates, f"scanning {self.name}", progress, leave=False):
             if cand.record_id in seen:
                 raise DataError(f"{self.name}: record id {cand.record_id} appears twice under {self.root}")
             seen.add(cand.record_id)

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from ..progress import progress as progress_bar
 from ..tempfiles import remove_stale_temporaries, temporary_path
 from .base import LabelledSource
 from .errors import DataError, RecordError, Skipped, logger
@@ -165,7 +165,7 @@ class RecordCache(LabelledSource):
         started = time.perf_counter()
         try:
             with open(tmp / "signals.f32", "wb") as handle:
-                for i in tqdm(range(len(source)), desc=f"caching {source.name}", disable=not progress):
+                for i in progress_bar(range(len(source)), f"caching {source.name}", progress):
                     try:
                         record = source.load(i)
                     except RecordError as exc:

@@ -15,9 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from ..checksums import sha256_file
+from ..progress import progress as progress_bar
 from .registry import DATASETS
 
 __all__ = ["DatasetSource", "download_sources", "missing_files", "missing_record_files", "parse_sha256sums",
@@ -57,7 +56,7 @@ def verify_checksums(root: str | Path, sums: dict[str, str] | str | Path, files:
         sums = parse_sha256sums(Path(sums).read_text())
     names = list(files) if files is not None else list(sums)
     problems = []
-    for name in tqdm(names, desc="verifying", disable=not progress, leave=False):
+    for name in progress_bar(names, "verifying", progress, leave=False):
         path = root / name
         if name not in sums:
             problems.append(f"{name}: not listed in SHA256SUMS")

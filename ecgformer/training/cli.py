@@ -101,7 +101,7 @@ def add_training_parsers(commands: Any, bundle_predict: BundlePredict | None = N
         parser = commands.add_parser(stage, help=text, description=text + ". Any --section.key=value argument "
                                      "overrides the config (values are YAML).")
         parser.__class__ = OverrideParser
-        parser.add_argument("--config", default=None, help="YAML config (see configs/)")
+        parser.add_argument("--config", default=None, help="a YAML path or a packaged config's name (ecgformer configs lists them)")
         parser.add_argument("--ckpt", default=None, help="checkpoint: resume (fit) or evaluate (default: "
                             "out_dir/checkpoints/best.ckpt)")
         parser.add_argument("--print-config", action="store_true", help="print the merged config and exit")

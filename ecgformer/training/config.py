@@ -4,6 +4,8 @@ A configuration has the top-level keys of :data:`DEFAULTS`. Mapping sections (``
 ``loss``, ``module``, ``checkpoint``) accept only their known keys; ``trainer`` is passed to
 ``lightning.Trainer`` as keyword arguments; ``early_stopping`` is a mapping or ``null`` (off).
 A file may name another file under ``base`` (relative to itself), which is loaded first and updated by it.
+``--config`` takes a path or the name of a config packaged with ``ecgformer`` (``ptbxl_superdiag``; list them
+with ``ecgformer configs``): a path that exists wins, a bare name is looked up among the packaged configs.
 Overrides ``"section.key=value"`` (values parsed as YAML, nested keys allowed: ``data.options.n_records=40``)
 are applied after the file. The merged configuration is checked (:func:`check_config`): every value of a known key
 must have its type and lie in its range, else :class:`ConfigError` names the key, the value and what is accepted.
@@ -21,7 +23,10 @@ from typing import Any
 
 import yaml
 
-__all__ = ["DEFAULTS", "ConfigError", "apply_overrides", "check_config", "load_config", "merge"]
+PACKAGED_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+__all__ = ["DEFAULTS", "PACKAGED_CONFIGS", "ConfigError", "apply_overrides", "check_config", "load_config", "merge", "packaged_configs",
+           "resolve_config"]
 
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
@@ -124,12 +129,35 @@ def _read(file: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     return merge(parent, loaded, str(file), strict=False)
 
 
+def packaged_configs() -> dict[str, str]:
+    """The configs shipped inside the package, ``{name: first comment line}`` in name order (files starting with
+    ``_`` are bases of others and are left out)."""
+    described = {}
+    for file in sorted(PACKAGED_CONFIGS.glob("[!_]*.yaml")):
+        first = file.read_text().splitlines()[:1]
+        described[file.stem] = first[0].lstrip("# ").strip() if first and first[0].startswith("#") else ""
+    return described
+
+
+def resolve_config(spec: str | Path) -> Path:
+    """The YAML file ``spec`` names: an existing path, else a packaged config by name (``ptbxl_superdiag`` or
+    ``ptbxl_superdiag.yaml``); :class:`ConfigError` lists the packaged names when it is neither."""
+    file = Path(spec).expanduser()
+    if file.is_file():
+        return file
+    name = str(spec).removesuffix(".yaml")
+    if file.parent == Path(".") and name in packaged_configs():
+        return PACKAGED_CONFIGS / f"{name}.yaml"
+    raise ConfigError(f"config {str(spec)!r} is neither a file nor a packaged config; packaged configs: "
+                      f"{', '.join(packaged_configs())} (ecgformer configs)")
+
+
 def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> dict[str, Any]:
-    """:data:`DEFAULTS`, updated by the YAML file at ``path`` (if any, with its ``base`` chain) and then by
-    ``overrides``, checked by :func:`check_config`."""
+    """:data:`DEFAULTS`, updated by the YAML file ``path`` names (a path or a packaged config's name, see
+    :func:`resolve_config`; with its ``base`` chain) and then by ``overrides``, checked by :func:`check_config`."""
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
-        file = Path(path)
+        file = resolve_config(path)
         config = merge(config, _read(file, ()), str(file))
     return check_config(apply_overrides(config, overrides))
 

@@ -2,7 +2,7 @@
 
 The same functions back the CLI (``ecgformer fit|validate|test|predict``) and notebooks::
 
-    config = load_config("configs/quickstart_synthetic.yaml", ["trainer.max_epochs=2"])
+    config = load_config("quickstart_synthetic", ["trainer.max_epochs=2"])
     best = fit(config)              # path of the best checkpoint
     report = test(config, best)     # report folder
 """
