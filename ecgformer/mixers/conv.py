@@ -24,7 +24,8 @@ class DepthwiseConvMixer(nn.Module):
     unused. O(N * kernel_size).
 
     Args:
-        dim: token channels. num_heads: unused.
+        dim: token channels.
+        num_heads: unused.
         kernel_size: odd taps (default 7, ConvNeXt's kernel width: 140 ms at a 50 Hz token rate).
     """
 

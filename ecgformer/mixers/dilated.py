@@ -38,12 +38,14 @@ class DilatedAttention(nn.Module):
     among the dilations.
 
     Args:
-        dim: token channels. num_heads: attention heads (must divide ``dim``, at least one per dilation).
+        dim: token channels.
+        num_heads: attention heads (must divide ``dim``, at least one per dilation).
         kernel_size: odd number of keys per query (default 9: DilateFormer's 3 x 3 = 9 keys).
         dilations: one dilation per head group (default ``(1, 2, 3)``), or one int for all heads (DiNAT).
         rel_pos_bias: learnable bias table ``(heads, 2 * kernel_size - 1)`` (DiNAT; DilateFormer has none).
         backend: backend of :func:`~ecgformer.ops.local_attention`.
-        qkv_bias, proj_drop: as in DilateFormer.
+        qkv_bias: as in DilateFormer.
+        proj_drop: as in DilateFormer.
     """
 
     def __init__(self, dim: int, num_heads: int = 4, kernel_size: int = 9, dilations: int | Sequence[int] = (1, 2, 3),

@@ -39,12 +39,15 @@ class FocalAttention(nn.Module):
     the projected keys/values equals projecting pooled tokens (the projection is affine).
 
     Args:
-        dim: token channels. num_heads: attention heads (must divide ``dim``).
+        dim: token channels.
+        num_heads: attention heads (must divide ``dim``).
         window_size: query window (default 16 tokens).
         pool_sizes: sub-window pooling per level (default ``(1, 4, 16)``).
         regions: pooled tokens per level around each window (default ``(32, 16, 16)``: the window with 8
             fine tokens each side, then 64 and 256 tokens of context at 4x and 16x coarser resolution).
-        qkv_bias, attn_drop, proj_drop: as in Focal Transformer.
+        qkv_bias: as in Focal Transformer.
+        attn_drop: as in Focal Transformer.
+        proj_drop: as in Focal Transformer.
     """
 
     def __init__(self, dim: int, num_heads: int = 4, window_size: int = 16, pool_sizes: Sequence[int] = (1, 4, 16),

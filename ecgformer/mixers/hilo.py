@@ -35,10 +35,13 @@ class HiLoAttention(nn.Module):
     (the projection is affine), and is cheaper.
 
     Args:
-        dim: token channels. num_heads: attention heads (must divide ``dim``).
+        dim: token channels.
+        num_heads: attention heads (must divide ``dim``).
         window_size: Hi-Fi window and Lo-Fi pooling size ``s`` (default 4; LITv2's 2 x 2 is 4 tokens).
         alpha: fraction of Lo-Fi heads in ``[0, 1]`` (default 0.5, LITv2's).
-        qkv_bias, attn_drop, proj_drop: as in LITv2.
+        qkv_bias: as in LITv2.
+        attn_drop: as in LITv2.
+        proj_drop: as in LITv2.
     """
 
     def __init__(self, dim: int, num_heads: int = 4, window_size: int = 4, alpha: float = 0.5, qkv_bias: bool = True,

@@ -52,7 +52,8 @@ class InceptionMixer(nn.Module):
         pool_size: average-pool size of the low-frequency path (1 = attention at full rate).
         kernel_size: odd size of the max-pool and of both depthwise convs.
         qkv_bias: bias of the low-frequency attention's qkv projection.
-        attn_drop, proj_drop: dropout on the attention weights and after the output projection.
+        attn_drop: dropout on the attention weights.
+        proj_drop: dropout after the output projection.
     """
 
     def __init__(self, dim: int, num_heads: int = 4, low_ratio: float = 0.5, pool_size: int = 4,

@@ -133,7 +133,9 @@ class AdaptivePathways(nn.Module):
         season_k: kept frequencies, ``1 <= season_k <= (R - 1) // 2``.
         trend_kernels: moving-average sizes of the trend, in bins.
         noisy_gating: add Pathformer's learned Gaussian noise to the logits in training.
-        qkv_bias, attn_drop, proj_drop: projection bias and dropouts.
+        qkv_bias: bias of the qkv projections.
+        attn_drop: dropout on the attention weights.
+        proj_drop: dropout after the output projection.
     """
 
     def __init__(self, dim: int, num_heads: int = 4, patch_sizes: Sequence[int] = (4, 8, 16), top_k: int | None = None,

@@ -38,11 +38,14 @@ class SpatialReductionAttention(nn.Module):
     50 Hz tokens); the 1x1 conv is a Linear on tokens.
 
     Args:
-        dim: token channels. num_heads: attention heads (must divide ``dim``).
+        dim: token channels.
+        num_heads: attention heads (must divide ``dim``).
         mode: ``"pool"`` (default, PVT v2 linear SRA) or ``"conv"`` (PVT v1 / Twins GSA).
         sr_ratio: reduction ratio of ``mode="conv"`` (default 4).
         num_tokens: pooled keys of ``mode="pool"`` (default 64).
-        qkv_bias, attn_drop, proj_drop: as in PVT.
+        qkv_bias: as in PVT.
+        attn_drop: as in PVT.
+        proj_drop: as in PVT.
     """
 
     def __init__(self, dim: int, num_heads: int = 4, mode: str = "pool", sr_ratio: int = 4, num_tokens: int = 64,

@@ -34,10 +34,13 @@ class SwinAttention(nn.Module):
     window the shift is disabled, as Swin does when the input is no larger than a window.
 
     Args:
-        dim: token channels. num_heads: attention heads (must divide ``dim``).
+        dim: token channels.
+        num_heads: attention heads (must divide ``dim``).
         window_size: tokens per window (default 16: 320 ms at a 50 Hz token rate).
         shift: SW-MSA (shift by ``window_size // 2``) instead of W-MSA.
-        qkv_bias, attn_drop, proj_drop: as in Swin.
+        qkv_bias: as in Swin.
+        attn_drop: as in Swin.
+        proj_drop: as in Swin.
     """
 
     def __init__(self, dim: int, num_heads: int = 4, window_size: int = 16, shift: bool = False,

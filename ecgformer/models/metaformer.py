@@ -144,19 +144,28 @@ class MetaFormer1d(EcgModel):
     ``token_stride = stem_stride * prod(downsample strides)`` input samples each.
 
     Args:
-        num_classes: outputs. in_chans: leads (any number, 1 included).
-        dims, depths: channels and blocks per stage.
+        num_classes: outputs.
+        in_chans: leads (any number, 1 included).
+        dims: channels per stage.
+        depths: blocks per stage.
         mixers: mixer layout, see :func:`resolve_mixers` (per stage or per block, names with kwargs).
         num_heads: heads per stage (one int or one per stage); default ``dim // head_dim``. A spec's own
             ``num_heads`` wins for its blocks.
-        mlp_ratio, ffn: FFN hidden ratio and kind (``"mlp"``, ``"conv"``, ``"glu"``), each one or per stage.
+        head_dim: channels per head when ``num_heads`` is None.
+        mlp_ratio: FFN hidden ratio, one or per stage.
+        ffn: FFN kind (``"mlp"``, ``"conv"``, ``"glu"``), one or per stage.
         norm: ``"layernorm"``, ``"rmsnorm"`` or ``"batchnorm"`` in blocks and downsamplers.
-        stem, stem_stride, stem_kernel: ``"conv"`` (:class:`~ecgformer.layers.ConvStem`) or ``"patch"``.
+        stem: ``"conv"`` (:class:`~ecgformer.layers.ConvStem`) or ``"patch"``.
+        stem_stride: stride of the stem.
+        stem_kernel: kernel of the stem.
         downsample_stride: stride into stages 2, 3, ... (one int, or one per transition); kernel ``2 * stride - 1``.
-        cpe, cpe_kernel: conditional positional encoding ``"none"``, ``"stage"`` or ``"block"``.
-        drop_rate: dropout in FFNs and before the classifier. drop_path_rate: stochastic depth, rising
-            linearly over the blocks to this value. layer_scale: LayerScale init (None: off).
-        head, head_kwargs: ``"avg"``, ``"avgmax"``, ``"class_attention"``, ``"query"``, ``"benchmark"``.
+        cpe: conditional positional encoding ``"none"``, ``"stage"`` or ``"block"``.
+        cpe_kernel: kernel of the conditional positional encoding.
+        drop_rate: dropout in FFNs and before the classifier.
+        drop_path_rate: stochastic depth, rising linearly over the blocks to this value.
+        layer_scale: LayerScale init (None: off).
+        head: ``"avg"``, ``"avgmax"``, ``"class_attention"``, ``"query"``, ``"benchmark"``.
+        head_kwargs: keyword arguments of the head.
         grad_checkpointing: recompute blocks in backward to save memory (see :meth:`set_grad_checkpointing`).
     """
 

@@ -56,7 +56,9 @@ def local_attention(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation:
     """1D neighborhood attention (NATTEN semantics) on ``(B, H, N, D)`` tensors; returns ``(B, H, N, D)``.
 
     Args:
-        q, k, v: queries, keys and values in SDPA layout ``(B, H, N, D)``; any ``N >= 1``.
+        q: queries in SDPA layout ``(B, H, N, D)``; any ``N >= 1``.
+        k: keys, same layout as ``q``.
+        v: values, same layout as ``q``.
         kernel_size: odd number of keys per query (inside its dilation group).
         dilation: tokens ``i mod dilation`` form one group; attention stays inside a group.
         causal: attend to itself and the ``kernel_size - 1`` nearest earlier keys of the group.
