@@ -65,12 +65,24 @@ def requirement_names(requirements: list[str]) -> set[str]:
 
 def test_every_runtime_import_is_declared_and_every_declared_dependency_used() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    declared = requirement_names(project["dependencies"])
+    extras = project["optional-dependencies"]
+    declared = requirement_names([*project["dependencies"], *extras["train"], *extras["inference"]])
     imported = third_party_imports()
     undeclared = {name: sorted(modules) for name, modules in imported.items()
                   if name not in declared and name not in OPTIONAL}
-    assert not undeclared, f"imported but not in [project.dependencies]: {undeclared}"
+    assert not undeclared, f"imported but not in the dependencies or the train/inference extras: {undeclared}"
     assert declared - set(imported) == INDIRECT, f"declared but never imported: {declared - set(imported) - INDIRECT}"
     for module, extra in OPTIONAL.items():
-        assert module in requirement_names(project["optional-dependencies"][extra])
+        assert module in requirement_names(extras[extra])
     assert "einops" in imported  # the project's dependency list intends it: head split/merge use it
+    assert requirement_names(extras["inference"]) == {"onnxruntime"}
+    assert "ecgformer[train]" in extras["dev"]
+
+
+def test_the_base_install_is_torch_free_and_the_inference_extra_is_the_predictor_alone() -> None:
+    """The base dependencies hold no training package: ``torch``, Lightning and the rest come with ``[train]``."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    base = requirement_names(project["dependencies"])
+    training_only = requirement_names(project["optional-dependencies"]["train"]) - base
+    assert {"torch", "lightning", "scikit-learn", "onnx"} <= training_only
+    assert base == {"numpy", "scipy", "wfdb", "pandas"}
