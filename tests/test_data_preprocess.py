@@ -52,9 +52,30 @@ def test_notch_removes_50hz_and_keeps_10hz() -> None:
 def test_resample_preserves_frequency_and_duration(fs_in: float, fs_out: float) -> None:
     x = sine(7.0, seconds=8, fs=fs_in)
     y = resample(x, fs_in, fs_out)
-    assert y.shape[-1] == pytest.approx(8 * fs_out, abs=1) and y.dtype == np.float32
+    assert y.shape[-1] == 8 * fs_out and y.dtype == np.float32  # 8 s in, exactly 8 s out
     assert dominant_frequency(y, fs_out) == pytest.approx(7.0, abs=0.15)
     assert amplitude_at(y, fs_out, 7.0) == pytest.approx(1.0, rel=0.02)
+
+
+@pytest.mark.parametrize(("n_in", "fs_in", "fs_out", "n_out"), [(7, 500, 100, 2), (1001, 500, 100, 201),
+                                                               (1, 360, 250, 1), (999, 300, 500, 1665)])
+def test_resample_output_length_is_the_ceiling_of_the_rescaled_length(n_in: int, fs_in: float, fs_out: float,
+                                                                      n_out: int) -> None:
+    """``ceil(n_in * fs_out / fs_in)`` samples, worked out by hand: 1.4 -> 2, 200.2 -> 201, 0.69 -> 1, 1665."""
+    assert resample(np.ones((2, n_in), np.float32), fs_in, fs_out).shape == (2, n_out)
+
+
+@pytest.mark.parametrize(("low", "high", "freq", "gain"), [
+    (0.5, 40.0, 0.5, 0.5), (0.5, 40.0, 40.0, 0.5), (0.5, 40.0, 10.0, 1.0), (0.5, 40.0, 2.0, 1.0),
+    (0.5, None, 0.5, 0.5), (0.5, None, 20.0, 1.0), (None, 40.0, 40.0, 0.5), (None, 40.0, 5.0, 1.0),
+    (1.0, 25.0, 1.0, 0.5), (1.0, 25.0, 25.0, 0.5)])
+def test_bandpass_gain_is_one_in_band_and_one_half_at_each_cutoff(low: float | None, high: float | None,
+                                                                   freq: float, gain: float) -> None:
+    """A Butterworth filter is 3 dB down (1/sqrt 2) at its cutoffs in Hz; run forwards and backwards, 1/2.
+    Cutoffs normalised by the wrong unit (``fs`` for Nyquist, or twice) move these points and fail here."""
+    seconds = 60.0 if freq < 2 else 10.0  # a few dozen periods of the slow tones
+    y = bandpass(sine(freq, seconds=seconds), FS, low, high)
+    assert amplitude_at(y, FS, freq) == pytest.approx(gain, abs=0.01)
 
 
 def test_bandpass_passes_band_and_rejects_outside() -> None:
