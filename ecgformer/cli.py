@@ -7,7 +7,12 @@ import shlex
 import sys
 import time
 
-__all__ = ["build_parser", "main"]
+__all__ = ["TRAINING_MODULES", "build_parser", "main"]
+
+#: Import names that only the training install (``pip install "ecgformer[train]"``) brings; without them the torch-free
+#: commands still run: ``ecgformer predict BUNDLE INPUT...``, ``ecgformer predict --verify BUNDLE``, ``--version``.
+TRAINING_MODULES = frozenset({"torch", "lightning", "sklearn", "einops", "onnx", "onnxscript", "matplotlib", "yaml",
+                              "tqdm", "jsonargparse"})
 
 
 def _run_list(args: argparse.Namespace) -> int:
@@ -70,17 +75,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _missing_training_module(exc: ModuleNotFoundError) -> str | None:
+    """The training-install module whose absence ``exc`` reports, else ``None``."""
+    top = (exc.name or "").split(".")[0]
+    return top if top in TRAINING_MODULES else None
+
+
+def _without_training(argv: list[str], missing: str) -> int:
+    """Run what works without the training install: bundle prediction and ``--version``; else say what to install."""
+    if argv[:1] == ["predict"] and not {"--config", "--ckpt"} & {arg.partition("=")[0] for arg in argv}:
+        from .inference.__main__ import main as predict_bundle
+
+        return predict_bundle(argv[1:], prog="ecgformer predict")
+    if argv[:1] == ["--version"]:
+        from . import __version__
+
+        print(f"ecgformer {__version__}")
+        return 0
+    command = f"ecgformer {argv[0]}" if argv and not argv[0].startswith("-") else "this command"
+    print(f"error: {command} needs the training install ({missing} is not installed): pip install "
+          "'ecgformer[train]'; without it, `ecgformer predict BUNDLE INPUT... --out FILE` and `ecgformer predict "
+          "--verify BUNDLE` run", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script.
 
     The parsed arguments carry ``command_line`` (``ecgformer`` and the arguments) and ``started`` (a
-    ``time.perf_counter()`` taken just before the sub-command runs), which the benchmarks record.
+    ``time.perf_counter()`` taken just before the sub-command runs), which the benchmarks record. Without the
+    training install (see :data:`TRAINING_MODULES`), bundle prediction runs and any other command stops with one line
+    naming the extra to install.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
-    args.command_line = "ecgformer " + shlex.join(argv)
-    args.started = time.perf_counter()
-    return int(args.run(args) or 0)
+    try:
+        args = build_parser().parse_args(argv)
+        args.command_line = "ecgformer " + shlex.join(argv)
+        args.started = time.perf_counter()
+        return int(args.run(args) or 0)
+    except ModuleNotFoundError as exc:
+        missing = _missing_training_module(exc)
+        if missing is None:
+            raise
+        return _without_training(argv, missing)
 
 
 if __name__ == "__main__":

@@ -157,10 +157,14 @@ def test_predict_cli_writes_csv_and_json(bundle, dataset_dir, tmp_path: Path) ->
 
 
 def torch_blocked_env(tmp_path: Path) -> dict[str, str]:
-    """An environment whose ``import torch`` raises ImportError (a ``torch`` module first on the path)."""
+    """An environment as the ``[inference]`` install leaves it: importing torch, Lightning or any other module of the
+    training install fails as a missing package does (a module of that name first on the path raises)."""
+    from ecgformer.cli import TRAINING_MODULES
+
     blocker = tmp_path / "blocker"
     blocker.mkdir(exist_ok=True)
-    (blocker / "torch.py").write_text("raise ImportError('torch is blocked in this test')\n")
+    for name in TRAINING_MODULES:
+        (blocker / f"{name}.py").write_text(f"raise ModuleNotFoundError('No module named {name!r}', name={name!r})\n")
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])}
 
 
@@ -192,3 +196,10 @@ def test_ecgformer_predict_command_runs_where_torch_cannot_be_imported(bundle, d
     assert done.returncode == 0, done.stderr
     with open(tmp_path / "p.csv", newline="") as handle:
         assert [row["status"] for row in csv.DictReader(handle)] == ["ok"]
+    for command, rc in ((["--version"], 0), (["fit", "--config", "quickstart_synthetic"], 2), (["list"], 2)):
+        done = subprocess.run([sys.executable, "-m", "ecgformer.cli", *command], check=False,
+                              env=torch_blocked_env(tmp_path), capture_output=True, text=True, timeout=120)
+        assert done.returncode == rc, (command, done.stderr)
+        if rc == 2:
+            assert done.stderr.count("\n") == 1 and f"ecgformer {command[0]} needs the training install" in done.stderr
+            assert "pip install 'ecgformer[train]'" in done.stderr
