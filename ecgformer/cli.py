@@ -63,9 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(commands)
     from .quickstart import add_quickstart_parser
     add_quickstart_parser(commands)
-    from .inference.cli import run_bundle_predict
+    from .inference.cli import add_runtime_arguments, run_bundle_predict
     from .training.cli import add_training_parsers
-    add_training_parsers(commands, bundle_predict=run_bundle_predict)
+    add_training_parsers(commands, bundle_predict=run_bundle_predict, bundle_arguments=add_runtime_arguments)
     listing = commands.add_parser("list", help="list the registered model presets (12 leads, 5 classes) or mixers")
     listing.add_argument("what", nargs="?", choices=("models", "mixers"), default="models")
     listing.set_defaults(run=_run_list)

@@ -113,9 +113,15 @@ def test_test_needs_a_declaration_and_runs_once(grid: tuple[Path, Path], tmp_pat
     bundle = tmp_path / "bundle"
     assert main(["export", record["best_checkpoint"], "--out", str(bundle), "--provenance", str(run_json)]) == 0
     provenance = json.loads((bundle / "model.json").read_text())["provenance"]
-    assert (provenance["grid"], provenance["model"], provenance["seed"]) == (out.name, "ecgformer_t", 0)
-    assert provenance["selection"] == record["validation"] and provenance["test"] == record["test"]
-    assert provenance["declared"].startswith("validation:") and provenance["commit"] == record["machine"]["commit"]
+    run = provenance["run"]
+    assert (run["grid"], run["model"], run["seed"]) == (out.name, "ecgformer_t", 0)
+    assert run["test"] == record["test"] and run["declared"].startswith("validation:")
+    assert provenance["commit"] == record["machine"]["commit"]
+    validation, metrics = record["validation"], provenance["metrics"]
+    assert (metrics["split"], metrics["selection"], metrics["monitor"], metrics["epoch"]) == (
+        "val", validation["rule"], validation["monitor"], validation["epoch"])
+    assert metrics["value"] == validation["best"] and metrics["values"] == pytest.approx(validation["metrics"])
+    assert provenance["data"]["dataset"] == "synthetic"  # configs/quickstart_synthetic.yaml
 
 
 def test_declaring_after_a_test_is_refused(grid: tuple[Path, Path], tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from ecgformer.export.bundle import (
 )
 from ecgformer.export.formats import write_model
 from ecgformer.inference import BundleSpec, read_bundle_json
-from ecgformer.inference.bundle import sha256_file
+from ecgformer.inference.bundle import REFERENCE_FILES, sha256_file
 from ecgformer.training.thresholds import Thresholds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,15 +57,17 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_every_preset_exports_onnx_and_torchscript_within_tolerance(bundles: dict[str, Path], name: str) -> None:
     folder = bundles[name]
     meta = read_bundle_json(folder)
-    assert set(meta["files"]) == {"onnx", "torchscript"}
+    assert set(meta["files"]) == {"onnx", "torchscript", *REFERENCE_FILES}
     for fmt, entry in meta["files"].items():
         assert sha256_file(folder / entry["path"]) == entry["sha256"]
+    for fmt in ("onnx", "torchscript"):
         parity = meta["parity"][fmt]
         assert len(parity["lengths"]) == 3 and parity["batch"] == 3
         assert max(parity["max_abs_logit_diff"].values()) <= 1e-4, parity
     opset = {o.domain: o.version for o in onnx.load(folder / "model.onnx").opset_import}[""]
     assert opset >= 18
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["model.json", "model.onnx", "model.ts"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["model.json", "model.onnx", "model.ts",
+                                                               *REFERENCE_FILES.values()])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -83,8 +85,9 @@ def test_model_json_describes_inputs_outputs_and_provenance(bundles: dict[str, P
     assert meta["class_names"] == [f"class_{k}" for k in range(5)]
     assert meta["thresholds"]["values"] == [0.5] * 5 and meta["thresholds"]["split"] == "none"
     assert meta["sampling_rate"] == 250.0 and meta["lead_names"][:3] == ["I", "II", "III"]
-    assert meta["input"] == {"length": 2000, "min_length": 500, "pad": "zero", "window_stride": 1000,
-                             "aggregation": "mean"}
+    assert meta["input"] == {"units": "mV", "layout": "(leads, samples)", "model_layout": "(batch, leads, samples)",
+                             "dtype": "float32", "length": 2000, "min_length": 500, "pad": "zero",
+                             "window_stride": 1000, "aggregation": "mean"}
     assert meta["files"]["onnx"]["opset"] >= 18 and meta["ecgformer_version"] == ecgformer.__version__
     assert meta["model"]["kwargs"] == json.loads(json.dumps(small("ecgformer_s")))
     assert meta["parity"]["onnx"]["inputs"].startswith(("records ", "synthetic"))

@@ -139,6 +139,20 @@ CASES: dict[str, tuple[Callable[[dict[str, Any], Path], None], str]] = {
     "unknown lead name": (setter("lead_names.3", "V7"), "lead_names"),
     "unknown preprocessing key": (setter("preprocess.gain", 2), "preprocess.gain"),
     "bad sha256": (setter("files.onnx.sha256", "0" * 64), "files.onnx.sha256"),
+    # the deployment contract (format 2): units, layout, reference arrays, provenance
+    "volts, not millivolts": (setter("input.units", "V"), "input.units"),
+    "float64 model input": (setter("input.dtype", "float64"), "input.dtype"),
+    "samples-first layout": (setter("input.layout", "(samples, leads)"), "input.layout"),
+    "missing reference windows": (setter("files.reference_windows", DELETE), "files"),
+    "reference array of shape 0": (setter("files.reference_probabilities.shape", [0]),
+                                   "files.reference_probabilities.shape[0]"),
+    "reference array of float64": (setter("files.reference_input.dtype", "float64"), "files.reference_input.dtype"),
+    "reference path with ../": (setter("files.reference_input.path", "../x.npy"), "files.reference_input.path"),
+    "negative reference tolerance": (setter("reference.tolerance.windows", -1e-4), "reference.tolerance.windows"),
+    "missing provenance": (setter("provenance", DELETE), "provenance"),
+    "provenance without thresholds": (setter("provenance.thresholds", DELETE), "provenance"),
+    "provenance data without dataset": (setter("provenance.data", {"task": "x", "splits": None}), "provenance.data"),
+    "model files only reference arrays": (setter("files.onnx", DELETE), "files"),
 }
 
 

@@ -60,12 +60,13 @@ def validation_record(checkpoint: dict[str, Any], work: Path, mode: str) -> dict
     """What chose a run's checkpoint: the ``ModelCheckpoint`` monitor, ``mode`` (the config's ``checkpoint.mode``),
     the best validation score, its epoch (counted from 1), the epochs trained and every validation metric logged at
     that epoch (from the CSV log)."""
-    state = next((value for key, value in checkpoint.get("callbacks", {}).items() if key.startswith("ModelCheckpoint")),
-                 None)
-    if state is None or state.get("best_model_score") is None:
+    from ..training.checkpoint_io import best_selection
+
+    selection = best_selection(checkpoint)
+    if selection is None:
         raise ValueError(f"{work}: the best checkpoint records no ModelCheckpoint score; was validation run?")
-    monitor, epoch = str(state["monitor"]), int(checkpoint["epoch"]) + 1
-    return {"monitor": monitor, "mode": mode, "best": float(state["best_model_score"]), "epoch": epoch,
+    monitor, best, epoch = selection
+    return {"monitor": monitor, "mode": mode, "best": best, "epoch": epoch,
             "rule": f"checkpoint of the epoch with the best {monitor} ({mode}) on the validation split",
             "epochs_run": _epochs(work), "metrics": _validation_metrics(work, epoch)}
 

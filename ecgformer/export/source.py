@@ -15,7 +15,8 @@ Checkpoint layout read by :func:`load_checkpoint` (read with weights only: nothi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,14 @@ from ..data.preprocess import Preprocess
 from ..models import create_model, list_models
 from ..training.checkpoint_io import (
     CheckpointError,
+    best_selection,
     read_checkpoint,
     upgrade_data_config,
     upgrade_hyper_parameters,
 )
 from ..training.thresholds import FIXED_THRESHOLD, Thresholds
 
-__all__ = ["ExportSource", "from_preset", "load_checkpoint", "load_source"]
+__all__ = ["ExportSource", "from_preset", "load_checkpoint", "load_source", "selection_metrics"]
 
 DEFAULT_FS = 500.0
 DEFAULT_SECONDS = 10.0
@@ -56,6 +58,23 @@ class ExportSource:
     task_type: str = "multilabel"
     origin: str = "preset"
     window_stride: int | None = None  # samples between the sliding windows the model was evaluated with, if any
+    data: dict[str, Any] | None = None  # the training data: dataset, task, splits, options (provenance.data)
+    metrics: dict[str, Any] | None = None  # the validation score that selected the checkpoint (provenance.metrics)
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a float, or None when it is missing or not finite (JSON has no NaN)."""
+    return float(value) if value is not None and math.isfinite(float(value)) else None
+
+
+def selection_metrics(monitor: str, value: float | None, epoch: int | None, selection: str,
+                      values: Mapping[str, float | None] | None = None) -> dict[str, Any]:
+    """``provenance.metrics`` of ``model.json``: the validation scores of the selected checkpoint by metric name
+    (default: the monitored one alone) and how it was selected (``monitor``, its ``value`` and ``epoch``, the
+    ``selection`` rule); non-finite scores become null."""
+    values = values or {monitor.removeprefix("val/"): value}
+    return {"split": "val", "selection": selection, "monitor": monitor, "value": _finite(value), "epoch": epoch,
+            "values": {name: _finite(score) for name, score in values.items()}}
 
 
 def default_thresholds(class_names: Sequence[str], task_type: str) -> Thresholds:
@@ -150,12 +169,19 @@ def _source_from(ckpt: dict[str, Any], path: str | Path) -> ExportSource:
     if evaluation.get("eval_crop") == "sliding":
         window_stride = (round(fs * float(evaluation["eval_stride_s"])) if evaluation.get("eval_stride_s")
                          else int(length))
+    training_data = ({key: evaluation.get(key) for key in ("dataset", "task", "splits", "options")}
+                     if evaluation.get("dataset") else None)
+    selection = best_selection(ckpt)
+    metrics = None if selection is None else selection_metrics(
+        selection[0], selection[1], selection[2],
+        f"checkpoint of the epoch with the best {selection[0]} on the validation split")
     model = create_model(name, num_classes, in_chans, **kwargs)
     model.load_state_dict(_model_state(ckpt["state_dict"]))
     return ExportSource(model=model.eval(), model_name=name, model_kwargs=kwargs, class_names=class_names,
                         thresholds=thresholds, sampling_rate=fs, lead_names=_lead_names(in_chans, leads),
                         input_length=int(length), preprocess=preprocess, task_type=task_type,
-                        origin=f"checkpoint {Path(path).name}", window_stride=window_stride)
+                        origin=f"checkpoint {Path(path).name}", window_stride=window_stride, data=training_data,
+                        metrics=metrics)
 
 
 def load_source(target: str, **preset_kwargs: Any) -> ExportSource:

@@ -1,19 +1,25 @@
 """``model.json``: what an export bundle says about its model, read without torch.
 
-Keys (format version 1): ``format_version``, ``ecgformer_version``, ``torch_version``, ``model`` (``name``,
+Keys (format version 2): ``format_version``, ``ecgformer_version``, ``torch_version``, ``model`` (``name``,
 ``kwargs``, ``num_classes``, ``in_chans``, ``origin``), ``task_type`` (``multilabel`` | ``singlelabel``),
 ``class_names``, ``thresholds`` (``Thresholds.to_dict()``: ``values``, ``rule``, ``split`` that chose them,
-``class_names``, ``fallback``), ``sampling_rate``, ``lead_names`` (model input order), ``input`` (``length``:
-crop/pad length in samples, ``min_length``: shorter records are refused, ``pad``: ``zero`` (records between
-``min_length`` and ``length`` are zero-padded at the end), ``window_stride`` and ``aggregation``
-(``mean`` | ``max`` of window probabilities) for longer records), ``preprocess`` (``Preprocess.to_dict()``),
-``files`` (per format: ``path``, ``sha256``, ``opset`` for ONNX, ``input_name``), ``parity`` (per format: the
-lengths, batch, record source and max abs logit difference measured at export).
+``class_names``, ``fallback``), ``sampling_rate``, ``lead_names`` (model input order), ``input`` (``units``: ``mV``,
+``layout``: a record is ``(leads, samples)``, ``model_layout``: the model takes ``(batch, leads, samples)`` of
+``dtype`` ``float32``; ``length``: crop/pad length in samples, ``min_length``: shorter records are refused, ``pad``:
+``zero`` (records between ``min_length`` and ``length`` are zero-padded at the end), ``window_stride`` and
+``aggregation`` (``mean`` | ``max`` of window probabilities) for longer records), ``preprocess``
+(``Preprocess.to_dict()``), ``files`` (per model format: ``path``, ``sha256``, ``opset`` for ONNX, ``input_name``;
+per reference array: ``path``, ``sha256``, ``shape``, ``dtype``), ``reference`` (where the reference input comes
+from and the tolerances of ``ecgformer predict --verify``), ``parity`` (per format: the lengths, batch, record
+source and max abs logit difference measured at export), ``provenance`` (``data``: dataset, task, splits;
+``commit``; ``metrics``: the validation scores and how the checkpoint was selected; ``thresholds``: how they were
+chosen; ``run``: the ``bench train`` run, when exported with ``--provenance``).
 
 :func:`read_bundle_json` checks the file against the JSON Schema shipped with the package (``model.schema.json``),
 then :func:`check_bundle_json` cross-checks what one key cannot say alone (class names and thresholds of the same
 classes, leads as many as the model's inputs, ``min_length <= length``, preprocessing valid at the bundle's rate,
 model files confined to the bundle folder). Every error is one line naming the key and what it must hold.
+:data:`CONTRACT_KEYS` name the keys the ONNX model carries too (:func:`onnx_metadata`).
 """
 
 from __future__ import annotations
@@ -31,10 +37,19 @@ from ..data.preprocess import Preprocess, resample, select_leads, sliding_window
 from ..data.wfdb_io import flat_leads
 from .schema import schema_errors
 
-__all__ = ["FORMAT_VERSION", "BundleError", "BundleSpec", "InputError", "bundle_file", "check_bundle_json",
-           "read_bundle_json", "sha256_file"]
+__all__ = ["CONTRACT_KEYS", "FORMAT_VERSION", "MODEL_FORMATS", "REFERENCE_FILES", "BundleError", "BundleSpec",
+           "InputError", "bundle_file", "check_bundle_json", "contract", "onnx_metadata", "read_bundle_json",
+           "sha256_file"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The ``files`` keys of model files (``ecgformer.export.formats.FORMATS``).
+MODEL_FORMATS = ("onnx", "torchscript", "exported")
+#: ``files`` key -> file name of the reference arrays every bundle carries (``ecgformer predict --verify``).
+REFERENCE_FILES = {"reference_input": "reference_input.npy", "reference_windows": "reference_windows.npy",
+                   "reference_probabilities": "reference_probabilities.npy"}
+#: The ``model.json`` keys that say how inputs become outputs: ONNX ``metadata_props`` carry them too.
+CONTRACT_KEYS = ("format_version", "task_type", "class_names", "thresholds", "sampling_rate", "lead_names", "input",
+                 "preprocess")
 
 
 class BundleError(ValueError):
@@ -61,8 +76,9 @@ def read_bundle_json(folder: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise BundleError(f"{path}: not readable JSON ({exc})") from None
     if isinstance(meta, dict) and meta.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"{path}: format_version {meta.get('format_version')!r}, this reader knows {FORMAT_VERSION}; "
-                          "re-export the bundle with this version")
+        raise BundleError(f"{path}: format_version {meta.get('format_version')!r}, this predictor reads "
+                          f"{FORMAT_VERSION}; re-export the bundle with this version: ecgformer export CHECKPOINT "
+                          f"--out {folder} --overwrite")
     errors = schema_errors(meta)
     if errors:
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
@@ -77,6 +93,8 @@ def read_bundle_json(folder: str | Path) -> dict[str, Any]:
 def check_bundle_json(meta: dict[str, Any]) -> None:
     """Cross-checks of a schema-valid ``model.json``; :class:`BundleError` naming the key and the fix."""
     classes, leads = meta["class_names"], meta["lead_names"]
+    if not set(meta["files"]) & set(MODEL_FORMATS):
+        raise BundleError(f"files: no model file (formats: {', '.join(MODEL_FORMATS)}); re-export the bundle")
     model, thresholds, policy = meta["model"], meta["thresholds"], meta["input"]
     if model["num_classes"] != len(classes):
         raise BundleError(f"class_names: {len(classes)} names for a model with {model['num_classes']} outputs "
@@ -122,23 +140,40 @@ def check_bundle_json(meta: dict[str, Any]) -> None:
                           "give one per lead")
 
 
-def bundle_file(folder: str | Path, meta: dict[str, Any], fmt: str, verify: bool = True) -> Path:
-    """The model file of format ``fmt`` (``files.<fmt>.path``), which must be a regular file inside ``folder``
-    (no link or ``..`` leading out of it) whose sha256 is ``files.<fmt>.sha256`` (checked when ``verify``)."""
-    entry = meta["files"].get(fmt)
+def bundle_file(folder: str | Path, meta: dict[str, Any], key: str, verify: bool = True) -> Path:
+    """The file ``files.<key>.path`` (a model format or a reference array), which must be a regular file inside
+    ``folder`` (no link or ``..`` leading out of it) whose sha256 is ``files.<key>.sha256`` (checked when
+    ``verify``)."""
+    entry = meta["files"].get(key)
     if entry is None:
-        raise BundleError(f"files: the bundle has no {fmt} model (formats: {', '.join(meta['files'])}); "
-                          f"export with --format {fmt}")
+        formats = [name for name in meta["files"] if name in MODEL_FORMATS]
+        fix = f"export with --format {key}" if key in MODEL_FORMATS else "re-export the bundle with this version"
+        raise BundleError(f"files: the bundle has no {key} (formats: {', '.join(formats)}); {fix}")
     root = Path(folder).resolve()
     path = (root / entry["path"]).resolve()
     if path.parent != root:
-        raise BundleError(f"files.{fmt}.path: {entry['path']!r} leads outside the bundle folder; name a file in it")
+        raise BundleError(f"files.{key}.path: {entry['path']!r} leads outside the bundle folder; name a file in it")
     if not path.is_file():
-        raise BundleError(f"files.{fmt}.path: {entry['path']!r} is not a file in {folder}")
+        raise BundleError(f"files.{key}.path: {entry['path']!r} is not a file in {folder}")
     if verify and sha256_file(path) != entry["sha256"]:
-        raise BundleError(f"files.{fmt}.sha256: differs from the sha256 of {path.name} (a corrupted or replaced "
-                          "model file); re-export the bundle")
+        raise BundleError(f"files.{key}.sha256: differs from the sha256 of {path.name} (a corrupted or replaced "
+                          "file); re-export the bundle")
     return path
+
+
+def contract(meta: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`CONTRACT_KEYS` of ``model.json``: input units, layout, rate, leads, preprocessing, classes and
+    decision rule."""
+    return {key: meta[key] for key in CONTRACT_KEYS}
+
+
+def onnx_metadata(meta: dict[str, Any]) -> dict[str, str]:
+    """The ONNX ``metadata_props`` an export writes for ``model.json`` ``meta`` (JSON text each):
+    ``ecgformer.class_names``, ``ecgformer.thresholds`` (the values, null for arg-max) and ``ecgformer.contract``
+    (:func:`contract`)."""
+    return {"ecgformer.class_names": json.dumps(meta["class_names"]),
+            "ecgformer.thresholds": json.dumps(meta["thresholds"]["values"]),
+            "ecgformer.contract": json.dumps(contract(meta), sort_keys=True)}
 
 
 @dataclass(frozen=True)
@@ -168,8 +203,9 @@ class BundleSpec:
                    window_stride=int(policy["window_stride"]), aggregation=policy["aggregation"],
                    preprocess=Preprocess.from_dict(meta["preprocess"]))
 
-    def prepare(self, signal: np.ndarray, fs: float, leads: tuple[str, ...] | list[str]) -> np.ndarray:
-        """Check, reorder, resample and preprocess a ``(leads, T)`` mV record into ``(n_windows, leads, length)``.
+    def conform(self, signal: np.ndarray, fs: float, leads: tuple[str, ...] | list[str]) -> np.ndarray:
+        """Check, reorder and resample a ``(leads, T)`` mV record into ``(len(lead_names), T')`` float32 mV at
+        ``sampling_rate``: the raw input the bundle's preprocessing starts from.
 
         Raises :class:`InputError` (missing leads, NaN, flat-line leads, a rate that cannot be resampled, too
         short) with the status text.
@@ -198,8 +234,17 @@ class BundleSpec:
         if x.shape[-1] < self.min_length:
             raise InputError(f"too short: {x.shape[-1] / self.sampling_rate:.2f} s, the model needs at least "
                              f"{self.min_length / self.sampling_rate:.2f} s")
+        return x
+
+    def windows(self, x: np.ndarray) -> np.ndarray:
+        """Preprocess a conformed record (:meth:`conform`) and cut it into ``(n_windows, leads, length)``."""
         x, _ = self.preprocess(x, self.sampling_rate, self.lead_names)
         return sliding_windows(x, self.length, self.window_stride)
+
+    def prepare(self, signal: np.ndarray, fs: float, leads: tuple[str, ...] | list[str]) -> np.ndarray:
+        """A ``(leads, T)`` mV record as model windows ``(n_windows, leads, length)``: :meth:`conform`, then
+        :meth:`windows`. Raises :class:`InputError` with the status text."""
+        return self.windows(self.conform(signal, fs, leads))
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Window logits ``(n_windows, classes)`` -> record probabilities (softmax or sigmoid, then aggregated)."""

@@ -25,10 +25,11 @@ from ..data.errors import RecordError, first_line
 from ..data.leads import normalize_lead_name
 from ..data.wfdb_io import read_header, read_signal
 from ..tempfiles import atomic_write, remove_stale_temporaries
-from .bundle import BundleError, BundleSpec, InputError, bundle_file, read_bundle_json
+from .bundle import BundleError, BundleSpec, InputError, bundle_file, onnx_metadata, read_bundle_json
 
-__all__ = ["OUTPUT_SUFFIXES", "STATUSES", "OutputError", "Prediction", "Predictor", "check_output", "expand_inputs",
-           "onnx_session", "write_predictions"]
+__all__ = ["DEFAULT_PROVIDERS", "OUTPUT_SUFFIXES", "STATUSES", "OutputError", "Prediction", "Predictor",
+           "RuntimeOptionError", "check_output", "check_runtime_options", "expand_inputs", "onnx_session",
+           "write_predictions"]
 
 #: Status kinds (the text before the first colon of a status) and what they mean.
 STATUSES: dict[str, str] = {
@@ -57,6 +58,10 @@ class OutputError(ValueError):
     """A predictions file that cannot be written where it was asked for."""
 
 
+class RuntimeOptionError(ValueError):
+    """An execution provider or thread count that this onnxruntime cannot use."""
+
+
 @dataclass
 class Prediction:
     """One input's result: ``probabilities`` (bundle class order) and ``labels`` are empty unless status is ok."""
@@ -78,15 +83,40 @@ class Prediction:
 # measured about 5x slower than LayerNormalization for the narrow early stages (48 and 96 channels over 1250 and 625
 # tokens: 0.32 ms against 0.06 ms), which costs ecgformer_s 0.7 ms of its 20 ms single-record latency.
 DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
+DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
 
 
-def onnx_session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
-    """A CPU onnxruntime session; ``threads`` sets the intra-op thread count (default: onnxruntime's)."""
+def check_runtime_options(providers: Sequence[str] | None = None, threads: int | None = None) -> tuple[str, ...]:
+    """The execution providers to ask onnxruntime for, in order of preference (default :data:`DEFAULT_PROVIDERS`).
+
+    Raises :class:`RuntimeOptionError` (one line naming the argument) for an empty list, a provider this
+    onnxruntime build does not offer (``onnxruntime.get_available_providers()``), or a thread count below 1.
+    """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise RuntimeOptionError(f"threads: {threads!r} is not a thread count; give an integer of at least 1")
+    if providers is None:
+        return DEFAULT_PROVIDERS
+    if isinstance(providers, str) or not providers or not all(isinstance(p, str) and p for p in providers):
+        raise RuntimeOptionError(f"providers: {providers!r} is not a list of execution provider names, e.g. "
+                                 "CUDAExecutionProvider,CPUExecutionProvider")
+    available = ort.get_available_providers()
+    unknown = [name for name in providers if name not in available]
+    if unknown:
+        raise RuntimeOptionError(f"providers: {unknown[0]!r} is not available in this onnxruntime "
+                                 f"{ort.__version__} (available: {', '.join(available)})")
+    return tuple(providers)
+
+
+def onnx_session(path: str | Path, threads: int | None = None,
+                 providers: Sequence[str] | None = None) -> ort.InferenceSession:
+    """An onnxruntime session on ``providers`` (checked by :func:`check_runtime_options`; default CPU);
+    ``threads`` sets the intra-op thread count (default: onnxruntime's)."""
+    providers = check_runtime_options(providers, threads)
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
+    return ort.InferenceSession(str(path), options, providers=list(providers),
                                 disabled_optimizers=list(DISABLED_OPTIMIZERS))
 
 
@@ -156,25 +186,55 @@ def _path_status(path: Path) -> str | None:
 class Predictor:
     """A bundle's ONNX model with its preprocessing, input policy and decision rule.
 
-    Building it checks the bundle (``model.json`` against the schema and its cross-checks, the model file inside the
-    folder with its sha256, the ONNX graph's input and output against ``lead_names``/``class_names``, one dry run)
-    and raises :class:`~.bundle.BundleError` naming the key. ``.npy`` inputs are ``(leads, samples)`` arrays in mV
-    at the bundle's sampling rate and lead order; use :meth:`predict_signal` for arrays with other rates or leads.
+    Building it checks the runtime options (:class:`RuntimeOptionError`: ``providers``, a list of onnxruntime
+    execution providers in order of preference, default CPU; ``threads``, the intra-op thread count), then the bundle
+    (``model.json`` against the schema and its cross-checks, the model file inside the folder with its sha256, the
+    ONNX graph's input and output against ``lead_names``/``class_names``, one dry run, the graph's
+    ``metadata_props`` against ``model.json``) and raises :class:`~.bundle.BundleError` naming the key. ``.npy``
+    inputs are ``(leads, samples)`` arrays in mV at the bundle's sampling rate and lead order; use
+    :meth:`predict_signal` for arrays with other rates or leads.
     """
 
-    def __init__(self, bundle_dir: str | Path, threads: int | None = None, verify: bool = True) -> None:
+    def __init__(self, bundle_dir: str | Path, threads: int | None = None, verify: bool = True,
+                 providers: Sequence[str] | None = None) -> None:
+        providers = check_runtime_options(providers, threads)
         self.folder = Path(bundle_dir)
         self.meta = read_bundle_json(self.folder)
         self.spec = BundleSpec.from_json(self.meta)
         try:
             path = bundle_file(self.folder, self.meta, "onnx", verify)
             try:
-                self.session = onnx_session(path, threads)
+                self.session = onnx_session(path, threads, providers)
             except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own error types for bad graphs
                 raise BundleError(f"files.onnx: onnxruntime cannot load {path.name} ({first_line(exc)})") from None
             self.input_name = self._check_graph(path)
+            self._check_metadata(path)
         except BundleError as exc:
             raise BundleError(f"{self.folder / 'model.json'}: {exc}") from None
+
+    def _check_metadata(self, path: Path) -> None:
+        """The graph's ``metadata_props`` (:func:`~.bundle.onnx_metadata`) must equal model.json's, as JSON."""
+        found = self.session.get_modelmeta().custom_metadata_map
+        for key, text in onnx_metadata(self.meta).items():
+            if key not in found:
+                raise BundleError(f"files.onnx: {path.name} carries no metadata_props {key!r}; re-export the bundle "
+                                  "with this version")
+            try:
+                stored = json.loads(found[key])
+            except ValueError:
+                raise BundleError(f"files.onnx: {path.name} metadata_props {key!r} is not JSON; re-export the "
+                                  "bundle") from None
+            expected = json.loads(text)
+            if stored != expected:
+                keys = ([k for k in expected if not isinstance(stored, dict) or stored.get(k) != expected[k]]
+                        if isinstance(expected, dict) else [key.removeprefix("ecgformer.")])
+                raise BundleError(f"{keys[0]}: model.json differs from {path.name} metadata_props {key!r}; the "
+                                  "model file and model.json come from different exports; re-export the bundle")
+
+    @property
+    def providers(self) -> list[str]:
+        """The execution providers the session runs on, in onnxruntime's order."""
+        return self.session.get_providers()
 
     def _check_graph(self, path: Path) -> str:
         """The graph's input name, after checking its input/output shapes against model.json with one dry run."""

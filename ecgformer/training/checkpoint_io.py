@@ -23,8 +23,8 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from ..data.errors import first_line
 from ..tempfiles import atomic_write
 
-__all__ = ["HYPER_PARAMETER_ALIASES", "AtomicCheckpointIO", "CheckpointError", "atomic_torch_save", "read_checkpoint",
-           "upgrade_data_config", "upgrade_hyper_parameters"]
+__all__ = ["HYPER_PARAMETER_ALIASES", "AtomicCheckpointIO", "CheckpointError", "atomic_torch_save", "best_selection",
+           "read_checkpoint", "upgrade_data_config", "upgrade_hyper_parameters"]
 
 
 class CheckpointError(ValueError):
@@ -107,6 +107,16 @@ def upgrade_data_config(data_config: dict[str, Any] | None) -> dict[str, Any]:
     elif not challenge and (config.get("data") or {}).get("dataset") == "cinc2017":
         config["challenge"] = {"scorer": "cinc2017"}
     return config
+
+
+def best_selection(checkpoint: dict[str, Any]) -> tuple[str, float, int] | None:
+    """What selected a Lightning checkpoint: its ``ModelCheckpoint`` monitor, best score and the epoch (counted from
+    1) it was saved at; None when the checkpoint records no monitored score (validation never ran)."""
+    state = next((value for key, value in checkpoint.get("callbacks", {}).items() if key.startswith("ModelCheckpoint")),
+                 None)
+    if state is None or state.get("best_model_score") is None or state.get("monitor") is None:
+        return None
+    return str(state["monitor"]), float(state["best_model_score"]), int(checkpoint["epoch"]) + 1
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -14,6 +14,7 @@ from .config import DEFAULTS, ConfigError, load_config
 __all__ = ["OverrideParser", "add_training_parsers", "split_overrides"]
 
 BundlePredict = Callable[[argparse.Namespace], int]
+BundleArguments = Callable[[argparse.ArgumentParser], None]
 
 
 def split_overrides(extras: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -88,11 +89,13 @@ def _predict(bundle_predict: BundlePredict | None) -> Callable[[argparse.Namespa
     return dispatch
 
 
-def add_training_parsers(commands: Any, bundle_predict: BundlePredict | None = None) -> None:
+def add_training_parsers(commands: Any, bundle_predict: BundlePredict | None = None,
+                         bundle_arguments: BundleArguments | None = None) -> None:
     """Register ``fit``, ``validate``, ``test`` and ``predict`` on the sub-command action ``commands``.
 
     ``predict`` runs checkpoint prediction when ``--config`` or ``--ckpt`` is given and otherwise hands
-    the parsed arguments (positional ``inputs``: a bundle folder and records) to ``bundle_predict``.
+    the parsed arguments (positional ``inputs``: a bundle folder and records) to ``bundle_predict``;
+    ``bundle_arguments`` adds the bundle predictor's own options to the ``predict`` parser.
     """
     helps = {"fit": "train a model (resume with --ckpt)", "validate": "validation metrics of a checkpoint",
              "test": "test a checkpoint and write the report folder",
@@ -117,6 +120,8 @@ def add_training_parsers(commands: Any, bundle_predict: BundlePredict | None = N
                                      "out_dir/predictions.csv)")
             parser.add_argument("--output", dest="out", help=argparse.SUPPRESS)  # the name before 0.x, kept working
             parser.add_argument("--overwrite", action="store_true", help="replace an existing predictions file")
+            if bundle_arguments is not None:
+                bundle_arguments(parser)
             parser.set_defaults(run=_predict(bundle_predict))
         else:
             parser.set_defaults(run=lambda args, stage=stage: _run(stage, args))
