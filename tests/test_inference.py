@@ -164,7 +164,8 @@ def torch_blocked_env(tmp_path: Path) -> dict[str, str]:
     blocker = tmp_path / "blocker"
     blocker.mkdir(exist_ok=True)
     for name in TRAINING_MODULES:
-        (blocker / f"{name}.py").write_text(f"raise ModuleNotFoundError('No module named {name!r}', name={name!r})\n")
+        message = f"No module named {name!r}"
+        (blocker / f"{name}.py").write_text(f"raise ModuleNotFoundError({message!r}, name={name!r})\n")
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])}
 
 

@@ -4,7 +4,8 @@ With the ``train`` dependencies (a virtualenv seeing the test environment's pack
 without dependencies, imported from the virtualenv and not from this checkout), ``ecgformer quickstart`` and a
 ``fit`` of a packaged config run from an empty folder. With only ``[inference]`` (a fresh virtualenv whose
 dependencies pip resolves from the wheel's metadata, no torch), ``ecgformer predict`` classifies records with the
-quickstart's bundle, and its probabilities equal those of the full install.
+quickstart's bundle, its probabilities equal those of the full install, ``--verify`` passes, and a training
+command says which extra to install.
 """
 
 from __future__ import annotations
@@ -25,14 +26,16 @@ TINY = ["--data.options={n_records: 48, fs: 100, duration_s: 4}", "--data.length
 pytestmark = pytest.mark.slow
 
 
-def run(command: list[str | Path], cwd: Path, timeout: float = 900) -> str:
-    """Run ``command`` in ``cwd`` with a clean environment (no ``PYTHONPATH``); its output, or a failure showing it."""
+def run(command: list[str | Path], cwd: Path, timeout: float = 900, returncode: int = 0) -> str:
+    """Run ``command`` in ``cwd`` with a clean environment (no ``PYTHONPATH``); its output (stdout, then stderr), or a
+    failure showing it when it does not exit with ``returncode``."""
     env = {key: value for key, value in os.environ.items() if key not in {"PYTHONPATH", "VIRTUAL_ENV"}}
     env["OMP_NUM_THREADS"] = "1"
     done = subprocess.run([str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)
-    assert done.returncode == 0, f"{command} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
+    assert done.returncode == returncode, (f"{command} exited {done.returncode}:\n{done.stdout[-3000:]}\n"
+                                           f"{done.stderr[-3000:]}")
+    return done.stdout + done.stderr
 
 
 def scripts(venv: Path) -> Path:
@@ -89,7 +92,16 @@ def test_the_inference_extra_predicts_without_torch(wheel: Path, trained: Path,
     quickstart = trained / "runs" / "quickstart"
     run([python, "-m", "ecgformer.inference", quickstart / "bundle", quickstart / "records", "--out", "p.csv"],
         trained)
-    expected, got = probabilities(quickstart / "predictions.csv"), probabilities(trained / "p.csv")
-    assert sorted(got) == sorted(expected) and len(got) >= 1
-    for record, row in expected.items():
-        assert got[record] == pytest.approx(row, abs=1e-6), record
+    ecgformer = scripts(venv) / "ecgformer"
+    run([ecgformer, "predict", quickstart / "bundle", quickstart / "records", "--out", "q.csv"], trained)
+    expected = probabilities(quickstart / "predictions.csv")
+    assert len(expected) >= 1
+    for table in ("p.csv", "q.csv"):
+        got = probabilities(trained / table)
+        assert sorted(got) == sorted(expected)
+        for record, row in expected.items():
+            assert got[record] == pytest.approx(row, abs=1e-6), (table, record)
+    verified = run([ecgformer, "predict", "--verify", quickstart / "bundle"], trained)
+    assert "PASS" in verified and "FAIL" not in verified
+    refused = run([ecgformer, "fit", "--config", "quickstart_synthetic"], trained, returncode=2)
+    assert "pip install 'ecgformer[train]'" in refused
