@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from ecgformer.cli import main
 from ecgformer.data.leads import STANDARD_LEADS
 from ecgformer.data.preprocess import Preprocess
 from ecgformer.export import export_bundle, from_preset
-from ecgformer.inference import Predictor
+from ecgformer.inference import BundleSpec, Predictor
 from ecgformer.training.thresholds import Thresholds
 
 CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
@@ -204,3 +205,30 @@ def test_ecgformer_predict_command_runs_where_torch_cannot_be_imported(bundle, d
         if rc == 2:
             assert done.stderr.count("\n") == 1 and f"ecgformer {command[0]} needs the training install" in done.stderr
             assert "pip install 'ecgformer[train]'" in done.stderr
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@pytest.mark.parametrize(("task_type", "aggregation", "logits", "expected"), [
+    # two windows of a two-class multi-label record: probabilities averaged (0.5506), not the logits (sigmoid(1) = 0.731)
+    ("multilabel", "mean", [[4.0, 0.0], [-2.0, 0.0]], [(_sigmoid(4) + _sigmoid(-2)) / 2, 0.5]),
+    ("multilabel", "max", [[4.0, 0.0], [-2.0, 0.0]], [_sigmoid(4), 0.5]),
+    # single-label: each window's soft-max first (e^2 / (e^2 + 2) = 0.787 on its own class, 0.1065 elsewhere)
+    ("singlelabel", "mean", [[2.0, 0.0, 0.0], [0.0, 0.0, 2.0]],
+     [(math.e ** 2 / (math.e ** 2 + 2) + 1 / (math.e ** 2 + 2)) / 2, 1 / (math.e ** 2 + 2),
+      (math.e ** 2 / (math.e ** 2 + 2) + 1 / (math.e ** 2 + 2)) / 2]),
+    ("singlelabel", "max", [[2.0, 0.0, 0.0], [0.0, 0.0, 2.0]],
+     [math.e ** 2 / (math.e ** 2 + 2), 1 / (math.e ** 2 + 2), math.e ** 2 / (math.e ** 2 + 2)]),
+])
+def test_windows_are_aggregated_as_probabilities_worked_out_by_hand(task_type: str, aggregation: str,
+                                                                   logits: list[list[float]],
+                                                                   expected: list[float]) -> None:
+    """Each window's logits go through the sigmoid (soft-max) first, then windows are averaged (or maxed): hand-made
+    logits whose mean logit would give other numbers (sigmoid(mean) 0.731 vs 0.551; max vs mean)."""
+    classes = tuple("ABC"[:len(expected)])
+    spec = BundleSpec(class_names=classes, task_type=task_type, threshold_values=None, sampling_rate=100.0,
+                      lead_names=("I",), length=100, min_length=50, window_stride=50, aggregation=aggregation,
+                      preprocess=Preprocess())
+    assert spec.probabilities(np.array(logits)) == pytest.approx(expected, abs=1e-12)
