@@ -55,7 +55,7 @@ def cache_key(source: LabelledSource, preprocess: Preprocess | None) -> str:
 
 
 def cache_path(source: LabelledSource, preprocess: Preprocess | None, cache_dir: str | Path | None = None) -> Path:
-    """The folder of the cache of ``source`` + ``preprocess`` under ``cache_dir`` (default :func:`default_cache_dir`)."""
+    """The folder of the cache of ``source`` + ``preprocess`` under ``cache_dir`` (default: the default cache)."""
     return Path(cache_dir or default_cache_dir()) / f"{source.name}-{cache_key(source, preprocess)[:16]}"
 
 
