@@ -32,7 +32,8 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart", config: str | Path |
     from .export import export_bundle, load_checkpoint
     from .inference.predictor import Predictor, write_predictions
     from .training import run
-    from .training.config import ConfigError, load_config
+    from .training.config import ConfigError
+    from .training.lightning_cli import load_config
 
     out = Path(out_dir)
     settings = load_config(QUICKSTART_CONFIG if config is None else config, [*overrides, f"out_dir={out}"])

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / "ecgformer" / "configs" / "quickstart_synthetic.yaml")
 SET = ["data.options={n_records: 48, fs: 100, duration_s: 4}", "data.length_s=3", "data.batch_size=8",
        "data.cache=false", "model.overrides={dims: [16, 16, 32, 32], depths: [1, 1, 1, 1], num_heads: [1, 1, 2, 2]}",
-       "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "loggers=[csv]"]
+       "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "loggers=[csv]", "data.num_workers=0"]
 MODELS = ["ecgformer_t", "ecgformer_s"]
 
 

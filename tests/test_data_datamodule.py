@@ -72,3 +72,61 @@ def test_real_records_with_cache_and_native_lengths(data_root: Path, tmp_path: P
     mixed.source = mixed._resolve_source()
     with pytest.raises(ValueError, match="several sampling rates"):
         _ = mixed.output_fs
+
+
+def test_the_cache_is_built_in_prepare_data_and_only_read_in_setup(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lightning runs prepare_data on local rank 0 only: it builds the cache; setup on another rank waits for it
+    and opens it, never building one itself."""
+    import threading
+
+    from ecgformer.data import cache as cache_module
+    from ecgformer.data import datamodule as datamodule_module
+
+    def module() -> EcgDataModule:
+        return EcgDataModule(lambda: SyntheticECG(12, fs=100, duration_s=4), preprocess=Preprocess(normalize="zscore"),
+                             cache=tmp_path, length_s=3.0, batch_size=4)
+
+    monkeypatch.setattr(datamodule_module, "local_rank", lambda: 1)
+    monkeypatch.setattr(datamodule_module, "_CACHE_POLL_S", 0.05)
+    other_rank = module()
+    waiting = threading.Thread(target=other_rank.setup)
+    waiting.start()
+    waiting.join(0.3)
+    assert waiting.is_alive() and not list(tmp_path.iterdir())  # rank 1 waits and builds nothing
+    builds: list[str] = []
+    build = cache_module.RecordCache.build
+    monkeypatch.setattr(cache_module.RecordCache, "build",
+                        classmethod(lambda cls, *a, **k: builds.append("built") or build(*a, **k)))
+    module().prepare_data()
+    waiting.join(10)
+    assert not waiting.is_alive() and builds == ["built"]
+    assert isinstance(other_rank.source, cache_module.RecordCache)
+    assert [p.name for p in tmp_path.iterdir()] == [other_rank.source.path.name]
+    monkeypatch.setattr(datamodule_module, "local_rank", lambda: 0)
+    module().setup()  # rank 0 without prepare_data: the cache is current, so it is opened, not rebuilt
+    assert builds == ["built"]
+
+
+def test_loader_defaults_follow_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers default to the cores but one (at most 8, none on one core); pinned memory to a CUDA trainer."""
+    from types import SimpleNamespace
+
+    from ecgformer.data.datamodule import default_num_workers
+
+    for cores, workers in ((1, 0), (2, 1), (16, 8), (None, 0)):
+        monkeypatch.setattr("os.cpu_count", lambda cores=cores: cores)
+        assert default_num_workers() == workers
+    dm = EcgDataModule(SyntheticECG(12, fs=100, duration_s=4), length_s=3.0, batch_size=4, num_workers=None)
+    assert dm.num_workers == 0  # one core (patched above)
+    dm.setup()
+    asked: list[bool] = []  # what the loader is asked for (torch turns pinning off where no GPU is)
+    monkeypatch.setattr("ecgformer.data.datamodule.DataLoader", lambda *a, pin_memory, **k: asked.append(pin_memory))
+    dm.train_dataloader()  # no trainer: nothing to pin for
+    for device in ("cpu", "cuda"):
+        trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)))
+        dm.trainer = trainer  # type: ignore[assignment]
+        dm.val_dataloader()
+    dm.pin_memory = False
+    dm.val_dataloader()  # an explicit setting wins
+    assert asked == [False, False, True, False]

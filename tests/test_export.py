@@ -143,7 +143,8 @@ def test_a_trained_lightning_checkpoint_exports_with_its_metadata_and_predictor_
     config = load_config(ROOT / "ecgformer" / "configs" / "quickstart_synthetic.yaml", [
         f"out_dir={tmp_path / 'run'}", "data.options.n_records=40", "trainer.max_epochs=1", "model.name=ecgformer_t",
         "model.overrides={dims: [16, 16, 32, 32], depths: [1, 1, 1, 1], num_heads: [1, 1, 2, 2]}",
-        "data.eval_crop=sliding", "data.eval_stride_s=2", "trainer.enable_progress_bar=false", "loggers=[csv]"])
+        "data.eval_crop=sliding", "data.eval_stride_s=2", "trainer.enable_progress_bar=false", "loggers=[csv]",
+        "data.num_workers=0"])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny model on a shared CPU
     try:

@@ -137,7 +137,7 @@ assert main(["data", "summary", "--dataset", "toy_rhythm", "--json"]) == 0
 common = ["--config", {config!r}, "--out_dir={out}", "--data.dataset=toy_rhythm",
           "--data.options={{n_records: 40, duration_s: 4}}", "--data.cache=false", "--data.length_s=3", "--data.batch_size=8", "--data.augment=[]",
           "--module.single_label=true", "--loss.pos_weight=false", "--trainer.max_epochs=1",
-          "--trainer.enable_progress_bar=false", "--loggers=[csv]",
+          "--trainer.enable_progress_bar=false", "--loggers=[csv]", "--data.num_workers=0",
           "--model.overrides={{dims: [16, 16, 32, 32], depths: [1, 1, 1, 1], num_heads: [1, 1, 2, 2]}}"]
 assert main(["fit", *common]) == 0
 metrics = pd.concat(pd.read_csv(p) for p in __import__("pathlib").Path({out!r}).glob("logs/**/metrics.csv"))

@@ -37,9 +37,10 @@ def test_license_and_typing_marker_ship() -> None:
 
 #: Import name -> distribution name where they differ.
 DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml"}
-#: Declared, not imported by ecgformer itself: ``torch.onnx.export(dynamo=True)`` needs it (``onnx`` is imported to
-#: write the bundle contract into the ONNX model's metadata_props).
-INDIRECT = {"onnxscript"}
+#: Declared, not imported by ecgformer itself: ``torch.onnx.export(dynamo=True)`` needs onnxscript (``onnx`` is
+#: imported to write the bundle contract into the ONNX model's metadata_props); Lightning's ``LightningCLI`` needs
+#: jsonargparse with its ``signatures`` extra, which Lightning does not declare.
+INDIRECT = {"onnxscript", "jsonargparse"}
 #: Imported only by optional backends, declared as extras.
 OPTIONAL = {"triton": "triton"}
 

@@ -14,6 +14,7 @@ from ecgformer.export import load_checkpoint
 from ecgformer.inference.bundle import read_bundle_json
 
 TINY = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.options.n_records=60", "loggers=[csv]",
+        "data.num_workers=0",
         "model.overrides={dims: [16, 16, 32, 32], depths: [1, 1, 1, 1], num_heads: [1, 1, 2, 2]}"]
 
 

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "ecgformer" / "configs" / "quickstart_synthetic.yaml"
 TINY = ["data.options={n_records: 48, fs: 100, duration_s: 4}", "data.length_s=3", "data.batch_size=8",
         "model.overrides={dims: [16, 16, 32, 32], depths: [1, 1, 1, 1], num_heads: [1, 1, 2, 2]}",
-        "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "loggers=[csv]"]
+        "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "loggers=[csv]", "data.num_workers=0"]
 LEADS = ("I", "II", "III")
 
 

@@ -36,6 +36,7 @@ from ecgformer.training import (
 )
 from ecgformer.training.checkpoint_io import upgrade_data_config, upgrade_hyper_parameters
 
+TINY_OVERRIDES = {"dims": (16, 16, 32, 32), "depths": (1, 1, 1, 1), "num_heads": (1, 1, 2, 2)}
 TINY_MODEL = "model.overrides={dims: [16, 16, 32, 32], depths: [1, 1, 1, 1], num_heads: [1, 1, 2, 2]}"
 
 
@@ -44,7 +45,7 @@ def tiny_config(out_dir: Path, *overrides: str) -> dict[str, Any]:
     return load_config(None, [f"out_dir={out_dir}", "data.options={n_records: 200, fs: 100, duration_s: 5}",
                               "data.length_s=4", "data.batch_size=16", "data.preprocess={normalize: zscore}",
                               TINY_MODEL, "module.lr=5e-3", "trainer.max_epochs=8", "trainer.enable_progress_bar=false",
-                              "loggers=[csv]", *overrides])
+                              "loggers=[csv]", "data.num_workers=0", *overrides])
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -141,11 +142,10 @@ def test_atomic_checkpoint_keeps_previous_file_on_failure(tmp_path: Path, monkey
 
 
 def test_resume_continues_epochs_and_same_seed_same_weights(tmp_path: Path) -> None:
-    first = tiny_config(tmp_path / "a", "trainer.max_epochs=1", "data.options.n_records=60", "module.ema_decay=0.9")
-    fit(first)
+    recipe = ("data.options.n_records=60", "module.ema_decay=0.9", "trainer.deterministic=true")  # bit-reproducible
+    fit(tiny_config(tmp_path / "a", "trainer.max_epochs=1", *recipe))
     last = tmp_path / "a" / "checkpoints" / "last.ckpt"
-    again = fit(tiny_config(tmp_path / "b", "trainer.max_epochs=1", "data.options.n_records=60",
-                            "module.ema_decay=0.9"))
+    again = fit(tiny_config(tmp_path / "b", "trainer.max_epochs=1", *recipe))
     assert torch.load(last, weights_only=False)["epoch"] == 0  # the last completed epoch
     weights_a = torch.load(last, weights_only=False)["state_dict"]
     weights_b = torch.load(again.parent / "last.ckpt", weights_only=False)["state_dict"]
@@ -153,8 +153,7 @@ def test_resume_continues_epochs_and_same_seed_same_weights(tmp_path: Path) -> N
     assert weights_a.keys() == weights_b.keys()
     assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
 
-    fit(tiny_config(tmp_path / "a", "trainer.max_epochs=2", "data.options.n_records=60", "module.ema_decay=0.9"),
-        ckpt_path=last)
+    fit(tiny_config(tmp_path / "a", "trainer.max_epochs=2", *recipe), ckpt_path=last)
     resumed = torch.load(last, weights_only=False)
     assert resumed["epoch"] >= 1
     assert resumed["global_step"] == 2 * torch.load(again.parent / "last.ckpt", weights_only=False)["global_step"]
@@ -231,7 +230,7 @@ def test_bad_configs_name_the_key(tmp_path: Path) -> None:
         load_config(None, ["data.batchsize=3"])
     with pytest.raises(ConfigError, match="section.key=value"):
         load_config(None, ["data.batch_size"])
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError, match="missing.yaml' is neither a file nor a packaged config"):
         load_config(tmp_path / "missing.yaml")
     with pytest.raises(ValueError, match="threshold_rule"):
         EcgClassifier(num_classes=4, threshold_rule="best", model_overrides={"dims": (16, 16, 32, 32),
@@ -290,3 +289,50 @@ def test_cinc2021_logs_the_official_challenge_score(dataset_dir: Any, tmp_path: 
     expected = cinc2021_challenge_score(truth, decided, codes, root / "weights.csv")
     assert summary["metrics"]["challenge_score"] == pytest.approx(expected, abs=1e-9)
     assert "val/challenge_score" in _metrics(tmp_path).columns
+
+
+def test_gpu_ready_defaults(tmp_path: Path) -> None:
+    """The accelerator is Lightning's choice (the CPU here), determinism is asked for, not imposed."""
+    from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
+
+    config = tiny_config(tmp_path)
+    assert config["trainer"]["accelerator"] == "auto" and config["data"]["pin_memory"] is None
+    expected = CUDAAccelerator if torch.cuda.is_available() else CPUAccelerator
+    assert isinstance(build_trainer(config).accelerator, expected)
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        build_trainer(config)
+        assert not torch.are_deterministic_algorithms_enabled()
+        build_trainer(tiny_config(tmp_path, "trainer.deterministic=true"))
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+def test_the_step_loss_is_logged_without_cross_rank_sync() -> None:
+    module = EcgClassifier(num_classes=3, in_chans=2, model_overrides=TINY_OVERRIDES)
+    logged: dict[str, dict[str, Any]] = {}
+    module.log = lambda name, value, **kwargs: logged.__setitem__(name, kwargs)  # type: ignore[method-assign]
+    module.training_step({"x": torch.randn(4, 2, 300), "y": torch.ones(4, 3)}, 0)
+    step, epoch = logged["train/loss_step"], logged["train/loss_epoch"]
+    assert step["on_step"] and not step["on_epoch"] and not step.get("sync_dist", False)
+    assert epoch["on_epoch"] and not epoch["on_step"] and epoch["sync_dist"]
+
+
+def test_compile_trains_a_tiny_epoch_and_keeps_plain_checkpoint_names(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``module.compile`` compiles the network in place when fit starts; the checkpoint's parameter names are those
+    of an uncompiled classifier. (The aot_eager backend traces the model as inductor does, without its C++ build.)"""
+    asked: list[dict[str, Any]] = []
+    compile_module = torch.nn.Module.compile
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: asked.append(kw) or compile_module(self, **kw))
+    config = tiny_config(tmp_path, "trainer.max_epochs=1", "data.options.n_records=60", "data.eval_crop=start",
+                         "module.compile={backend: aot_eager}")
+    best = fit(config)
+    assert asked == [{"backend": "aot_eager"}]
+    plain = EcgClassifier(**torch.load(best, weights_only=False)["hyper_parameters"])
+    assert list(torch.load(best, weights_only=False)["state_dict"]) == list(plain.state_dict())
+    assert _metrics(tmp_path)["train/loss_epoch"].notna().any()
+    asked.clear()
+    EcgClassifier(num_classes=3, compile=True, model_overrides=TINY_OVERRIDES).on_fit_start()
+    assert asked == [{}]  # true: torch.compile's defaults

@@ -145,7 +145,7 @@ def run_training_grid(config_path: str, models: Sequence[str], seeds: Sequence[i
     """
     from ..training import run
     from ..training.checkpoint_io import read_checkpoint
-    from ..training.config import load_config
+    from ..training.lightning_cli import load_config
 
     out = Path(out)
     for name in models:

@@ -30,7 +30,7 @@ from .errors import DataError, RecordError, Skipped, logger
 from .preprocess import Preprocess
 from .wfdb_io import EcgRecord
 
-__all__ = ["RecordCache", "default_cache_dir", "cache_key", "source_fingerprint", "CACHE_VERSION"]
+__all__ = ["RecordCache", "default_cache_dir", "cache_key", "cache_path", "source_fingerprint", "CACHE_VERSION"]
 
 CACHE_VERSION = 1
 
@@ -52,6 +52,11 @@ def cache_key(source: LabelledSource, preprocess: Preprocess | None) -> str:
     payload = {"version": CACHE_VERSION, "source": _config(source),
                "preprocess": preprocess.to_dict() if preprocess else None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def cache_path(source: LabelledSource, preprocess: Preprocess | None, cache_dir: str | Path | None = None) -> Path:
+    """The folder of the cache of ``source`` + ``preprocess`` under ``cache_dir`` (default: the default cache)."""
+    return Path(cache_dir or default_cache_dir()) / f"{source.name}-{cache_key(source, preprocess)[:16]}"
 
 
 def source_fingerprint(source: LabelledSource) -> str:
@@ -154,7 +159,7 @@ class RecordCache(LabelledSource):
         """Read, preprocess and store every record of ``source``; a record that fails to load is
         raised or (``source.on_error == "skip"``) skipped and listed in the cache's ``skipped``."""
         key = cache_key(source, preprocess)
-        final = Path(cache_dir or default_cache_dir()) / f"{source.name}-{key[:16]}"
+        final = cache_path(source, preprocess, cache_dir)
         final.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(final.parent)  # folders of builds that were killed
         tmp = temporary_path(final)
@@ -213,20 +218,27 @@ class RecordCache(LabelledSource):
     def open_or_build(cls, source: LabelledSource, preprocess: Preprocess | None = None,
                       cache_dir: str | Path | None = None, progress: bool = True) -> RecordCache:
         """The cache of ``source`` + ``preprocess``: opened if it is current, (re)built otherwise."""
-        key = cache_key(source, preprocess)
-        path = Path(cache_dir or default_cache_dir()) / f"{source.name}-{key[:16]}"
-        reason = "not built yet"
-        if (path / "meta.json").is_file():
-            try:
-                cache = cls(path)
-            except (DataError, ValueError, OSError, KeyError) as exc:
-                reason = f"unreadable ({exc})"
-            else:
-                if cache.meta["key"] != key:
-                    reason = "configuration changed"
-                elif cache.meta["fingerprint"] != source_fingerprint(source):
-                    reason = "source files changed"
-                else:
-                    return cache
-        logger.info("building record cache %s: %s", path, reason)
+        cache, reason = cls.open_current(source, preprocess, cache_dir)
+        if cache is not None:
+            return cache
+        logger.info("building record cache %s: %s", cache_path(source, preprocess, cache_dir), reason)
         return cls.build(source, preprocess, cache_dir, progress)
+
+    @classmethod
+    def open_current(cls, source: LabelledSource, preprocess: Preprocess | None = None,
+                     cache_dir: str | Path | None = None) -> tuple[RecordCache | None, str]:
+        """The cache of ``source`` + ``preprocess`` if it is built and current (and ``""``), else ``None`` and why
+        not (``"not built yet"``, ``"configuration changed"``...); nothing is built."""
+        key = cache_key(source, preprocess)
+        path = cache_path(source, preprocess, cache_dir)
+        if not (path / "meta.json").is_file():
+            return None, "not built yet"
+        try:
+            cache = cls(path)
+        except (DataError, ValueError, OSError, KeyError) as exc:
+            return None, f"unreadable ({exc})"
+        if cache.meta["key"] != key:
+            return None, "configuration changed"
+        if cache.meta["fingerprint"] != source_fingerprint(source):
+            return None, "source files changed"
+        return cache, ""

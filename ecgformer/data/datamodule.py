@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -16,12 +18,23 @@ from torch.utils.data import DataLoader, Dataset
 from .augment import Augment
 from .base import LabelledSource
 from .cache import RecordCache
-from .errors import DataError
+from .errors import DataError, logger
 from .preprocess import Preprocess, fixed_length, sliding_windows
 
-__all__ = ["EcgDataset", "EcgDataModule", "collate_ecg", "seed_worker"]
+__all__ = ["EcgDataset", "EcgDataModule", "collate_ecg", "default_num_workers", "local_rank", "seed_worker"]
 
+_CACHE_POLL_S = 2.0
 Crop = Literal["random", "center", "start", "sliding", "none"]
+
+
+def default_num_workers() -> int:
+    """Loader processes by default: one per core but one (for the training process), at most 8; 0 on one core."""
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
+def local_rank() -> int:
+    """This process's rank on its node in a distributed run (torchrun, Lightning's launcher, SLURM); 0 otherwise."""
+    return int(os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0")))
 
 
 def seed_worker(worker_id: int) -> None:
@@ -116,27 +129,38 @@ class EcgDataModule(L.LightningDataModule):
     preprocess already carries statistics; :attr:`preprocess` then holds them (checkpoints and bundles store it).
     ``length_s`` fixes the input length (random crops for training, ``eval_crop`` for evaluation); ``None`` keeps
     native lengths and pads per batch. ``splits`` maps stage -> split (a name or fold list) of the source.
+
+    ``num_workers`` loader processes (``None``: :func:`default_num_workers`); ``pin_memory`` (``None``: on when the
+    trainer runs on a CUDA device). A cache is built by :meth:`prepare_data`, which Lightning runs on one process per
+    node before the others call :meth:`setup`; :meth:`setup` only opens it (on the first process of a node it builds
+    a cache that :meth:`prepare_data` has not, so that a module set up by hand works; the other processes of a
+    distributed run wait for it).
     """
 
     def __init__(self, source: LabelledSource | Callable[[], LabelledSource], *, preprocess: Preprocess | None = None,
                  cache: bool | str | Path = False, length_s: float | None = 10.0, batch_size: int = 32,
-                 num_workers: int = 0, augment: Augment | None = None,
+                 num_workers: int | None = 0, augment: Augment | None = None,
                  eval_crop: Literal["center", "start", "sliding"] = "center", eval_stride_s: float | None = None,
-                 splits: dict[str, str | Sequence[int]] | None = None, seed: int = 0, pin_memory: bool = False,
+                 splits: dict[str, str | Sequence[int]] | None = None, seed: int = 0, pin_memory: bool | None = None,
                  drop_last: bool = False) -> None:
         super().__init__()
         self._source_arg = source
         self.preprocess, self.cache, self.length_s = preprocess, cache, length_s
-        self.batch_size, self.num_workers, self.augment = batch_size, num_workers, augment
+        self.batch_size, self.augment = batch_size, augment
+        self.num_workers = default_num_workers() if num_workers is None else num_workers
         self.eval_crop, self.eval_stride_s = eval_crop, eval_stride_s
         self.splits = dict(splits) if splits is not None else {"train": "train", "val": "val", "test": "test"}
         self.seed, self.pin_memory, self.drop_last = seed, pin_memory, drop_last
         self.source: LabelledSource | None = None
         self.datasets: dict[str, EcgDataset] = {}
 
+    def _new_source(self) -> LabelledSource:
+        """The source: the one given, or a new one from the factory given."""
+        factory = callable(self._source_arg) and not isinstance(self._source_arg, LabelledSource)
+        return self._source_arg() if factory else self._source_arg  # type: ignore[operator,return-value]
+
     def _resolve_source(self) -> LabelledSource:
-        source = self._source_arg() if callable(self._source_arg) and not isinstance(self._source_arg, LabelledSource) \
-            else self._source_arg
+        source = self._new_source()
         if self.preprocess is not None:  # a filter the records' rate cannot carry is an error, not a silent no-op
             for rate in source.sampling_rates():
                 try:
@@ -144,12 +168,30 @@ class EcgDataModule(L.LightningDataModule):
                 except ValueError as exc:
                     raise DataError(f"{source.name}: {exc}") from None
         if self.cache:
-            folder = None if self.cache is True else Path(self.cache)
-            chain = self.preprocess
-            if chain is not None and chain.fitted_on_data:  # the cache holds the chain's output before scaling
-                chain = chain.without_statistics(normalize="none")
-            return RecordCache.open_or_build(source, chain, folder)
+            return self._cache(source, build=local_rank() == 0)
         return source
+
+    def _cache(self, source: LabelledSource, build: bool) -> RecordCache:
+        """The record cache of ``source``: opened, or built when missing and ``build``, else waited for (another
+        process of this node builds it)."""
+        folder = None if self.cache is True else Path(self.cache)
+        chain = self.preprocess
+        if chain is not None and chain.fitted_on_data:  # the cache holds the chain's output before scaling
+            chain = chain.without_statistics(normalize="none")
+        if build:
+            return RecordCache.open_or_build(source, chain, folder)
+        cache, reason = RecordCache.open_current(source, chain, folder)
+        if cache is None:
+            logger.info("waiting for local rank 0 to build the record cache of %s (%s)", source.name, reason)
+        while cache is None:
+            time.sleep(_CACHE_POLL_S)
+            cache, _ = RecordCache.open_current(source, chain, folder)
+        return cache
+
+    def prepare_data(self) -> None:
+        """Build the record cache when ``cache`` is set (Lightning calls this on local rank 0 only; setup reads it)."""
+        if self.cache:
+            self._cache(self._new_source(), build=True)
 
     def _fit_statistics(self, source: LabelledSource) -> None:
         """Fit a dataset normalisation's statistics on the training split (once; kept when already set)."""
@@ -215,9 +257,12 @@ class EcgDataModule(L.LightningDataModule):
         if name not in self.datasets:
             self.setup()
         generator = torch.Generator().manual_seed(self.seed)
+        pin = self.pin_memory
+        if pin is None:
+            pin = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
         return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,
                           num_workers=self.num_workers, collate_fn=collate_ecg, worker_init_fn=seed_worker,
-                          generator=generator, pin_memory=self.pin_memory, drop_last=self.drop_last and shuffle,
+                          generator=generator, pin_memory=pin, drop_last=self.drop_last and shuffle,
                           persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
@@ -231,3 +276,7 @@ class EcgDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         """Test batches, in order."""
         return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Batches of the ``predict`` split, in order."""
+        return self._loader("predict", shuffle=False)

@@ -34,12 +34,16 @@ __all__ = [
            "warmup_cosine",
            "one_cycle",
            "distillation_loss",
+           "dump_config",
+           "merged_config",
+           "parse_config",
            "write_report",
 ]
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), {
     "AtomicCheckpointIO": "checkpoint_io", "atomic_torch_save": "checkpoint_io",
-    "DEFAULTS": "config", "ConfigError": "config", "apply_overrides": "config", "load_config": "config",
+    "DEFAULTS": "config", "ConfigError": "config", "apply_overrides": "config", "dump_config": "config",
+    "merged_config": "config", "load_config": "lightning_cli", "parse_config": "lightning_cli",
     **dict.fromkeys(("EcgClassifier", "ema_update_fn", "evaluation_metrics", "warmup_cosine", "one_cycle",
                      "distillation_loss"), "module"),
     "PER_CLASS_COLUMNS": "report", "REPORT_FILES": "report", "write_report": "report",

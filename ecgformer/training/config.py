@@ -1,23 +1,31 @@
 """Training configurations: YAML files of sections merged over :data:`DEFAULTS`, with dotted overrides.
 
-A configuration has the top-level keys of :data:`DEFAULTS`. Mapping sections (``data``, ``model``,
-``loss``, ``module``, ``checkpoint``) accept only their known keys; ``trainer`` is passed to
-``lightning.Trainer`` as keyword arguments; ``early_stopping`` is a mapping or ``null`` (off).
+A configuration has the top-level keys of :data:`DEFAULTS` (``seed``, ``out_dir``, ``ckpt_path``, ``report_dir``)
+and the sections ``data``, ``model``, ``loss``, ``module``, ``checkpoint`` (typed by the dataclasses
+:class:`DataSection` ... :class:`CheckpointSection`, which accept only their fields), ``trainer`` (every
+``lightning.Trainer`` argument; ``logger`` and ``callbacks`` take ``class_path``/``init_args`` entries) and
+``early_stopping`` (``EarlyStopping`` arguments and ``min_val_records``, or ``null``: off).
+
 A file may name another file under ``base`` (relative to itself), which is loaded first and updated by it.
 ``--config`` takes a path or the name of a config packaged with ``ecgformer`` (``ptbxl_superdiag``; list them
 with ``ecgformer configs``): a path that exists wins, a bare name is looked up among the packaged configs.
 Overrides ``"section.key=value"`` (values parsed as YAML, nested keys allowed: ``data.options.n_records=40``)
-are applied after the file. The merged configuration is checked (:func:`check_config`): every value of a known key
-must have its type and lie in its range, else :class:`ConfigError` names the key, the value and what is accepted.
+are applied after the file (:func:`merged_config`). :func:`~.lightning_cli.load_config` types the result with the
+command line's LightningCLI parser and checks it (:func:`check_config`): every value must have its type and lie in
+its range, else :class:`ConfigError` names the key, the value and what is accepted. The ``loggers: [csv,
+tensorboard]`` key of earlier versions is read as the ``trainer.logger`` entries of those loggers.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
+import inspect
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,34 +33,167 @@ import yaml
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
-__all__ = ["DEFAULTS", "PACKAGED_CONFIGS", "ConfigError", "apply_overrides", "check_config", "load_config", "merge", "packaged_configs",
-           "resolve_config"]
+__all__ = ["DEFAULTS", "LOGGER_NAMES", "PACKAGED_CONFIGS", "CheckpointSection", "ConfigError", "DataSection",
+           "LossSection", "ModelSection", "ModuleSection", "apply_overrides", "check_config", "dump_config",
+           "merge", "merged_config", "packaged_configs", "resolve_config"]
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the file or override and the key."""
+
+
+@dataclass
+class DataSection:
+    """The ``data`` section: which records, how they are prepared and batched.
+
+    Args:
+        dataset: a registered dataset (``ecgformer data summary`` lists them).
+        root: the dataset's folder (default: under ``$ECGFORMER_DATA`` or the user data folder).
+        task: the reader's label task (default: the reader's default task).
+        options: keyword arguments of the reader.
+        preprocess: ``Preprocess`` fields (``fs``, ``baseline``, ``bandpass``, ``notch``, ``normalize``...).
+        cache: preprocessed records in a record cache: true (the default cache folder), false, or a folder.
+        length_s: input length in seconds (random crops for training); null keeps native lengths.
+        batch_size: records per batch (per process under DDP).
+        num_workers: data-loader processes; null: the cores but one, at most 8.
+        pin_memory: pinned host memory for the batches; null: on when training on a CUDA device.
+        augment: augmentation names, applied to training crops.
+        eval_crop: evaluation crop: center, start, or sliding windows averaged per record.
+        eval_stride_s: stride of the sliding windows in seconds.
+        splits: stage -> split name or list of folds (train, val, test).
+        predict_split: the split ``predict`` reads: a stage of ``splits``, a split name or a list of folds.
+    """
+
+    dataset: str = "synthetic"
+    root: str | None = None
+    task: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    preprocess: dict[str, Any] | None = None
+    cache: bool | str = False
+    length_s: float | None = 10.0
+    batch_size: int = 32
+    num_workers: int | None = None
+    pin_memory: bool | None = None
+    augment: list[str] | None = None
+    eval_crop: str = "center"
+    eval_stride_s: float | None = None
+    splits: dict[str, str | list[int]] = field(default_factory=lambda: {"train": "train", "val": "val",
+                                                                         "test": "test"})
+    predict_split: str | list[int] = "test"
+
+
+@dataclass
+class ModelSection:
+    """The ``model`` section: ``create_model(name, num_classes, in_chans, **overrides)``.
+
+    Args:
+        name: a registered model preset (``ecgformer list``).
+        overrides: keyword arguments of the preset (``dims``, ``depths``, ``mixers``...).
+    """
+
+    name: str = "ecgformer_t"
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LossSection:
+    """The ``loss`` section: ``create_loss(name, **kwargs)``.
+
+    Args:
+        name: bce, focal, asl or cross_entropy.
+        pos_weight: BCE's per-class weight of positives, negatives / positives on the training split.
+        kwargs: keyword arguments of the loss.
+    """
+
+    name: str = "bce"
+    pos_weight: bool = False
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModuleSection:
+    """The ``module`` section: optimisation and evaluation settings of ``EcgClassifier``.
+
+    Args:
+        lr: peak learning rate of AdamW.
+        weight_decay: AdamW weight decay (not on biases and norms).
+        warmup_fraction: fraction of the steps of the warm-up (cosine) or rise (onecycle).
+        min_lr_ratio: final learning rate / lr.
+        ema_decay: decay of an exponential moving average of the weights used for evaluation; null: off.
+        ema_warmup: warm the EMA decay up over the first updates.
+        aux_weight: weight of the model's auxiliary loss.
+        single_label: soft-max and arg-max decisions instead of per-class sigmoid thresholds.
+        threshold_rule: how per-class thresholds are chosen on the validation split (default f1, argmax).
+        schedule: cosine or onecycle.
+        distill: ``{teacher: checkpoint, weight: 0.5, temperature: 1.0}`` soft-target distillation.
+        compile: torch.compile the network when training starts: true, or torch.compile's keyword arguments.
+    """
+
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_fraction: float = 0.05
+    min_lr_ratio: float = 0.01
+    ema_decay: float | None = None
+    ema_warmup: bool = True
+    aux_weight: float = 0.01
+    single_label: bool = False
+    threshold_rule: str | None = None
+    schedule: str = "cosine"
+    distill: dict[str, Any] | None = None
+    compile: bool | dict[str, Any] = False
+
+
+@dataclass
+class CheckpointSection:
+    """The ``checkpoint`` section: which validation metric picks ``best.ckpt``.
+
+    Args:
+        monitor: a logged metric (``val/auroc_macro``, ``val/cinc2017_score``...).
+        mode: max or min.
+    """
+
+    monitor: str = "val/auroc_macro"
+    mode: str = "max"
+
+
+#: ``loggers: [name, ...]`` of configs written before loggers became ``trainer.logger`` entries.
+LOGGER_NAMES: dict[str, str] = {"csv": "lightning.pytorch.loggers.CSVLogger",
+                                "tensorboard": "lightning.pytorch.loggers.TensorBoardLogger",
+                                "wandb": "lightning.pytorch.loggers.WandbLogger",
+                                "mlflow": "lightning.pytorch.loggers.MLFlowLogger"}
+_LOGGER_FOLDERS = {"csv": "logs", "tensorboard": "tensorboard"}  # sub-folders of out_dir
+
+
+def _logger_entries(names: Any, where: str) -> list[dict[str, Any]] | bool:
+    """``trainer.logger`` entries of the legacy ``loggers`` list of names."""
+    if names is None or names == []:
+        return False
+    if not isinstance(names, list) or any(name not in LOGGER_NAMES for name in names):
+        raise ConfigError(f"{where}: loggers: {names!r} is not a list of {', '.join(LOGGER_NAMES)}; give "
+                          "trainer.logger class_path entries for other loggers")
+    return [{"class_path": LOGGER_NAMES[name], "init_args": {"name": _LOGGER_FOLDERS[name]}
+             if name in _LOGGER_FOLDERS else {}} for name in names]
+
 
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "out_dir": "runs/default",
     "ckpt_path": None,
     "report_dir": None,
-    "loggers": ["csv", "tensorboard"],
-    "data": {
-        "dataset": "synthetic", "root": None, "task": None, "options": {}, "preprocess": None, "cache": False,
-        "length_s": 10.0, "batch_size": 32, "num_workers": 0, "augment": None, "eval_crop": "center",
-        "eval_stride_s": None, "splits": {"train": "train", "val": "val", "test": "test"}, "predict_split": "test",
-    },
-    "model": {"name": "ecgformer_t", "overrides": {}},
-    "loss": {"name": "bce", "pos_weight": False, "kwargs": {}},
-    "module": {"lr": 1e-3, "weight_decay": 0.05, "warmup_fraction": 0.05, "min_lr_ratio": 0.01, "ema_decay": None,
-               "ema_warmup": True, "aux_weight": 0.01, "single_label": False, "threshold_rule": None,
-               "schedule": "cosine", "distill": None},
-    "trainer": {"max_epochs": 30, "accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": "32-true",
-                "gradient_clip_val": 1.0, "deterministic": True, "log_every_n_steps": 10,
-                "enable_progress_bar": True, "num_sanity_val_steps": 0},
-    "checkpoint": {"monitor": "val/auroc_macro", "mode": "max"},
+    "data": asdict(DataSection()),
+    "model": asdict(ModelSection()),
+    "loss": asdict(LossSection()),
+    "module": asdict(ModuleSection()),
+    "trainer": {"max_epochs": 30, "accelerator": "auto", "devices": 1, "strategy": "auto", "precision": "32-true",
+                "gradient_clip_val": 1.0, "deterministic": False, "log_every_n_steps": 10,
+                "enable_progress_bar": True, "num_sanity_val_steps": 0,
+                "logger": _logger_entries(["csv", "tensorboard"], "DEFAULTS"), "callbacks": None},
+    "checkpoint": asdict(CheckpointSection()),
     "early_stopping": {"monitor": "val/auroc_macro", "mode": "max", "patience": 10, "min_val_records": 1000},
 }
 _OPEN_SECTIONS = {"trainer", "early_stopping"}          # keys passed through to Lightning
 _OPEN_KEYS = {("data", "options"), ("data", "preprocess"), ("data", "splits"), ("model", "overrides"),
-              ("loss", "kwargs"), ("module", "distill")}                       # free-form mappings inside checked sections
+              ("loss", "kwargs"), ("module", "distill"), ("module", "compile")}  # free-form mappings
 
 
 class _Loader(yaml.SafeLoader):
@@ -65,10 +206,6 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float",
 
 def _yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used; the message names the file or override and the key."""
 
 
 def merge(base: Mapping[str, Any], update: Mapping[str, Any], where: str, path: tuple[str, ...] = (),
@@ -98,7 +235,19 @@ def _parse_override(item: str) -> dict[str, Any]:
     value: Any = _yaml(raw) if raw.strip() else None
     for part in reversed(key.split(".")):
         value = {part: value}
-    return value
+    return _migrate(value, f"override {item!r}")
+
+
+def _migrate(mapping: dict[str, Any], where: str) -> dict[str, Any]:
+    """``mapping`` with the keys of earlier versions moved to their place: ``loggers: [csv, tensorboard]`` becomes
+    ``trainer.logger`` entries (``wandb`` and ``mlflow`` too)."""
+    if "loggers" not in mapping:
+        return mapping
+    out = dict(mapping)
+    trainer = dict(out.get("trainer") or {})
+    trainer["logger"] = _logger_entries(out.pop("loggers"), where)
+    out["trainer"] = trainer
+    return out
 
 
 def apply_overrides(config: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
@@ -121,7 +270,7 @@ def _read(file: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
         raise ConfigError(f"{file}: not valid YAML: {exc}") from None
     if not isinstance(loaded, Mapping):
         raise ConfigError(f"{file}: the top level must be a mapping of sections")
-    loaded = dict(loaded)
+    loaded = _migrate(dict(loaded), str(file))
     base = loaded.pop("base", None)
     if base is None:
         return loaded
@@ -152,14 +301,47 @@ def resolve_config(spec: str | Path) -> Path:
                       f"{', '.join(packaged_configs())} (ecgformer configs)")
 
 
-def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> dict[str, Any]:
+def merged_config(path: str | Path | None, overrides: Iterable[str] = ()) -> dict[str, Any]:
     """:data:`DEFAULTS`, updated by the YAML file ``path`` names (a path or a packaged config's name, see
-    :func:`resolve_config`; with its ``base`` chain) and then by ``overrides``, checked by :func:`check_config`."""
+    :func:`resolve_config`; with its ``base`` chain) and then by ``overrides``; not yet checked.
+
+    Loggers that need a folder (CSV, TensorBoard) and name none get ``out_dir``."""
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
         file = resolve_config(path)
         config = merge(config, _read(file, ()), str(file))
-    return check_config(apply_overrides(config, overrides))
+    config = apply_overrides(config, overrides)
+    config["trainer"] = {**config["trainer"], "logger": _with_save_dir(config["trainer"].get("logger"),
+                                                                       str(config["out_dir"]))}
+    return config
+
+
+def _with_save_dir(logger: Any, out_dir: str) -> Any:
+    """``trainer.logger`` as a list of ``{class_path, init_args}`` entries, ``save_dir`` filled with ``out_dir`` where
+    the logger class requires one (an entry of a class that cannot be imported is left for the parser to report)."""
+    if logger is None or isinstance(logger, bool):
+        return logger
+    entries = []
+    for entry in logger if isinstance(logger, list) else [logger]:
+        if isinstance(entry, str):
+            entry = {"class_path": entry}
+        if isinstance(entry, Mapping) and isinstance(entry.get("class_path"), str):
+            entry = {**entry, "init_args": dict(entry.get("init_args") or {})}
+            module, _, name = entry["class_path"].rpartition(".")
+            try:
+                parameter = inspect.signature(getattr(importlib.import_module(module), name)).parameters.get("save_dir")
+            except (ImportError, AttributeError, ValueError, TypeError):
+                parameter = None
+            if parameter is not None and parameter.default is inspect.Parameter.empty:
+                entry["init_args"].setdefault("save_dir", out_dir)
+        entries.append(entry)
+    return entries
+
+
+def dump_config(config: Mapping[str, Any]) -> str:
+    """``config`` as YAML, in the order of its sections: what ``--print_config`` prints and ``fit`` saves as
+    ``out_dir/config.yaml`` (``--config`` reads it back; objects a program put in the config are written as text)."""
+    return yaml.safe_dump(json.loads(json.dumps(config, default=str)), sort_keys=False, width=120)
 
 
 @dataclass(frozen=True)
@@ -213,12 +395,6 @@ def _kind(types: tuple[type, ...], text: str, optional: bool = False) -> _Accept
     return _Accepts(text + (" or null" if optional else ""), test)
 
 
-def _names(known: Iterable[str]) -> _Accepts:
-    choices = tuple(known)
-    return _Accepts("a list of " + ", ".join(choices) + " (or null)",
-                    lambda value: value is None or isinstance(value, list) and all(v in choices for v in value))
-
-
 def _text(optional: bool = False) -> _Accepts:
     return _Accepts("a non-empty string" + (" or null" if optional else ""),
                     lambda value: (optional and value is None) or isinstance(value, str) and bool(value.strip()))
@@ -236,12 +412,13 @@ def _accepted() -> dict[str, _Accepts]:
     flag = _kind((bool,), "true or false")
     return {
         "seed": _number(0, 2 ** 32 - 1, integer=True), "out_dir": _text(), "ckpt_path": _text(optional=True),
-        "report_dir": _text(optional=True), "loggers": _names(("csv", "tensorboard")),
+        "report_dir": _text(optional=True),
         "data.dataset": _one_of(sorted(DATASETS)), "data.root": _text(optional=True),
         "data.task": _text(optional=True), "data.options": mapping, "data.preprocess": mapping,
         "data.cache": _kind((bool, str), "true, false or a cache folder"),
         "data.length_s": _number(0, low_open=True, optional=True), "data.batch_size": _number(1, integer=True),
-        "data.num_workers": _number(0, integer=True),
+        "data.num_workers": _number(0, integer=True, optional=True),
+        "data.pin_memory": _kind((bool,), "true or false", optional=True),
         "data.augment": _kind((list,), "a list of augmentation names", optional=True),
         "data.eval_crop": _one_of(("center", "start", "sliding")),
         "data.eval_stride_s": _number(0, low_open=True, optional=True), "data.splits": mapping,
@@ -253,7 +430,7 @@ def _accepted() -> dict[str, _Accepts]:
         "module.ema_decay": _number(0, 1, low_open=True, high_open=True, optional=True),
         "module.ema_warmup": flag, "module.aux_weight": _number(0), "module.single_label": flag,
         "module.threshold_rule": _one_of(RULES, optional=True), "module.schedule": _one_of(SCHEDULES),
-        "module.distill": mapping,
+        "module.distill": mapping, "module.compile": _kind((bool, Mapping), "true, false or torch.compile's options"),
         "trainer.max_epochs": _number(1, integer=True, extra=(-1,)),
         "trainer.gradient_clip_val": _number(0, optional=True),
         "trainer.log_every_n_steps": _number(1, integer=True),

@@ -144,6 +144,9 @@ class EcgClassifier(L.LightningModule):
     and arg-max decisions, multi-label tasks sigmoid probabilities and per-class thresholds chosen by
     ``threshold_rule`` on the validation split at the end of every validation epoch. The thresholds, the
     class names and ``data_config`` (data and preprocessing settings) are stored in checkpoints.
+    ``compile`` (``True`` or ``torch.compile``'s keyword arguments, e.g. ``{"mode": "max-autotune"}``) compiles the
+    network in place when training starts (:meth:`torch.nn.Module.compile`: parameter names, hence checkpoints, are
+    those of the plain network; a classifier rebuilt from a checkpoint runs uncompiled until it trains).
     """
 
     def __init__(self, model: str = "ecgformer_t", num_classes: int = 10, in_chans: int = 12,
@@ -152,7 +155,8 @@ class EcgClassifier(L.LightningModule):
                  warmup_fraction: float = 0.05, min_lr_ratio: float = 0.01, ema_decay: float | None = None,
                  ema_warmup: bool = True, aux_weight: float = 0.01, single_label: bool = False,
                  threshold_rule: str | None = None, schedule: str = "cosine", distill: dict[str, Any] | None = None,
-                 class_names: Sequence[str] | None = None, data_config: dict[str, Any] | None = None) -> None:
+                 class_names: Sequence[str] | None = None, data_config: dict[str, Any] | None = None,
+                 compile: bool | dict[str, Any] = False) -> None:
         super().__init__()
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
@@ -212,7 +216,11 @@ class EcgClassifier(L.LightningModule):
         return total / torch.bincount(batch["owner"], minlength=n).clamp_min(1)[:, None]
 
     def on_fit_start(self) -> None:
-        """Load the distillation teacher (frozen, evaluation mode) on the training device."""
+        """Compile the network when ``compile`` asks; load the distillation teacher (frozen, evaluation mode) on the
+        training device."""
+        options = self.hparams.get("compile", False)
+        if options:
+            self.model.compile(**(options if isinstance(options, dict) else {}))
         distill = self.hparams.distill
         if distill is None or self._teacher:
             return
@@ -238,8 +246,9 @@ class EcgClassifier(L.LightningModule):
             term = distillation_loss(logits, soft, self.hparams.single_label, float(distill["temperature"]))
             self.log("train/distill_loss", term, on_step=False, on_epoch=True, batch_size=len(batch["y"]))
             loss = (1 - float(distill["weight"])) * loss + float(distill["weight"]) * term
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["y"]),
-                 sync_dist=True)
+        # per step: this rank's loss, no cross-rank reduction on the hot path; per epoch: averaged over the ranks
+        self.log("train/loss_step", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=len(batch["y"]))
+        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=len(batch["y"]), sync_dist=True)
         auxiliary = getattr(self.model, "auxiliary_loss", None)
         if auxiliary is not None and self.hparams.aux_weight:
             aux = auxiliary()

@@ -12,31 +12,33 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import (
+    Callback,
     EarlyStopping,
     LearningRateMonitor,
     ModelCheckpoint,
 )
-from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities import rank_zero_info
-from torch.utils.data import DataLoader
 
 from ..data.augment import Augment
-from ..data.datamodule import EcgDataModule, collate_ecg
+from ..data.datamodule import EcgDataModule, local_rank
+from ..data.errors import first_line
 from ..data.preprocess import Preprocess
 from ..data.registry import open_dataset
-from ..tempfiles import remove_stale_temporaries
+from ..tempfiles import atomic_write, remove_stale_temporaries
 from .checkpoint_io import AtomicCheckpointIO
-from .config import ConfigError
+from .config import ConfigError, dump_config
 from .module import EcgClassifier
 from .report import write_report
 
 __all__ = [
+    "SaveConfig",
     "build_datamodule",
     "build_module",
     "build_trainer",
@@ -77,7 +79,9 @@ def build_datamodule(config: dict[str, Any], fitted: dict[str, Any] | None = Non
     module = EcgDataModule(source, preprocess=preprocess, cache=data["cache"], length_s=data["length_s"],
                            batch_size=data["batch_size"], num_workers=data["num_workers"], augment=augment,
                            eval_crop=data["eval_crop"], eval_stride_s=data["eval_stride_s"], splits=splits,
-                           seed=int(config["seed"]))
+                           seed=int(config["seed"]), pin_memory=data["pin_memory"])
+    if local_rank() == 0:  # the others of a distributed run wait in setup for the cache it builds
+        module.prepare_data()
     module.setup()
     return module
 
@@ -119,35 +123,73 @@ def build_module(config: dict[str, Any], datamodule: EcgDataModule) -> EcgClassi
         raise ConfigError(f"model/loss/module sections: {exc}") from exc
 
 
-def _loggers(config: dict[str, Any]) -> list[Logger]:
-    out_dir = Path(config["out_dir"])
-    loggers: list[Logger] = []
-    for name in config["loggers"] or []:
-        if name == "csv":
-            loggers.append(CSVLogger(out_dir, name="logs"))
-        elif name == "tensorboard":
-            if importlib.util.find_spec("tensorboard") is None and importlib.util.find_spec("tensorboardX") is None:
-                log.warning("tensorboard is not installed: TensorBoard logging is off (CSV logs are in %s)",
-                            out_dir / "logs")
-                continue
-            from lightning.pytorch.loggers import TensorBoardLogger
-            loggers.append(TensorBoardLogger(out_dir, name="tensorboard"))
-        else:
-            raise ConfigError(f"loggers: unknown logger {name!r}; use csv and/or tensorboard")
-    return loggers
+def _instances(entries: Any, key: str) -> list[Any]:
+    """The objects of ``trainer.logger`` / ``trainer.callbacks`` ``{class_path, init_args}`` entries (objects pass
+    through); a TensorBoard logger is left out, with a warning, when tensorboard is not installed."""
+    from lightning.pytorch.cli import instantiate_class
+
+    objects = []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        if not isinstance(entry, Mapping):
+            objects.append(entry)
+            continue
+        if entry.get("class_path", "").endswith("TensorBoardLogger") and importlib.util.find_spec(
+                "tensorboard") is None and importlib.util.find_spec("tensorboardX") is None:
+            log.warning("tensorboard is not installed: TensorBoard logging is off")
+            continue
+        try:
+            objects.append(instantiate_class((), dict(entry)))
+        except (ImportError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"{key}: {entry.get('class_path')!r}: {first_line(exc)}") from None
+    return objects
+
+
+def _without_default_save_dir(entry: Any, out_dir: str) -> Any:
+    """A ``trainer.logger`` entry without its ``save_dir`` when that is ``out_dir`` (filled in again on reading)."""
+    if not isinstance(entry, Mapping) or (entry.get("init_args") or {}).get("save_dir") != out_dir:
+        return entry
+    return {**entry, "init_args": {k: v for k, v in entry["init_args"].items() if k != "save_dir"}}
+
+
+class SaveConfig(Callback):
+    """Writes the run's configuration to ``out_dir/config.yaml`` when fitting starts (on the first process), so
+    ``--config out_dir/config.yaml`` repeats the run's settings; ``ckpt_path`` (a resume of this invocation) is left
+    out, and so are loggers' ``save_dir`` that are ``out_dir`` (with ``--out_dir`` the logs follow the new folder)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        trainer = dict(config["trainer"])
+        if isinstance(trainer.get("logger"), list):  # a save_dir that is out_dir follows --out_dir when re-read
+            out_dir = str(config["out_dir"])
+            trainer["logger"] = [_without_default_save_dir(entry, out_dir) for entry in trainer["logger"]]
+        self.config = {**config, "ckpt_path": None, "trainer": trainer}
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Write ``config.yaml`` (atomically) on global rank 0."""
+        if trainer.is_global_zero:
+            folder = Path(self.config["out_dir"])
+            folder.mkdir(parents=True, exist_ok=True)
+            text = dump_config(self.config).encode()
+            atomic_write(folder / "config.yaml", lambda handle: handle.write(text))
 
 
 def build_trainer(config: dict[str, Any], stage: str = "fit", val_records: int | None = None) -> L.Trainer:
-    """A trainer with atomic checkpoints (``best.ckpt`` by ``checkpoint.monitor`` and ``last.ckpt`` under
-    ``out_dir/checkpoints``), early stopping, CSV (and TensorBoard when installed) logs.
+    """A trainer with ``config["trainer"]``'s arguments: for ``fit``, atomic checkpoints (``best.ckpt`` by
+    ``checkpoint.monitor`` and ``last.ckpt`` under ``out_dir/checkpoints``), early stopping, the loggers of
+    ``trainer.logger`` (with a learning-rate monitor) and ``out_dir/config.yaml``; the callbacks of
+    ``trainer.callbacks`` in every stage.
 
     Early stopping is left off when the validation split has fewer than ``early_stopping.min_val_records`` records
     (``val_records``; default 1,000): on a small split the epoch-to-epoch noise of the monitored score outlasts any
     patience, so the run trains ``trainer.max_epochs`` and ``best.ckpt`` keeps its best validation epoch."""
     out_dir = Path(config["out_dir"])
-    callbacks: list[L.Callback] = []
-    loggers = _loggers(config) if stage == "fit" else []
+    arguments = {key: value for key, value in config["trainer"].items() if value is not None}
+    logger = arguments.pop("logger", False)
+    callbacks: list[L.Callback] = _instances(arguments.pop("callbacks", []), "trainer.callbacks")
+    plugins = [AtomicCheckpointIO(), *_instances(arguments.pop("plugins", []), "trainer.plugins")]
+    arguments.pop("default_root_dir", None)
+    loggers: list[Any] | bool = False  # True: Lightning's default logger
     if stage == "fit":
+        loggers = logger if isinstance(logger, bool) else _instances(logger, "trainer.logger")
         ckpt = config["checkpoint"]
         callbacks.append(ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=ckpt["monitor"],
                                          mode=ckpt["mode"], save_last=True, enable_version_counter=False,
@@ -162,9 +204,10 @@ def build_trainer(config: dict[str, Any], stage: str = "fit", val_records: int |
             callbacks.append(EarlyStopping(**stopping))
         if loggers:
             callbacks.append(LearningRateMonitor(logging_interval="step"))
+        callbacks.append(SaveConfig(config))
     try:
-        return L.Trainer(default_root_dir=out_dir, callbacks=callbacks, logger=loggers or False,
-                         plugins=[AtomicCheckpointIO()], **config["trainer"])
+        return L.Trainer(default_root_dir=out_dir, callbacks=callbacks, logger=loggers or False, plugins=plugins,
+                         **arguments)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"trainer section: {exc}") from exc
 
@@ -255,7 +298,12 @@ def predict(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None = N
     ``.json``; default ``out_dir/predictions.csv``; an existing file is kept unless ``overwrite``) in the layout of
     bundle prediction (:func:`ecgformer.inference.predictor.write_predictions`: ``record, status, p_<class>...,
     labels``); returns the file."""
-    from ..inference.predictor import OutputError, Prediction, check_output, write_predictions
+    from ..inference.predictor import (
+        OutputError,
+        Prediction,
+        check_output,
+        write_predictions,
+    )
 
     path = Path(output or Path(config["out_dir"]) / "predictions.csv")
     if output is None:  # the run's own folder: created as fit creates it
@@ -265,9 +313,7 @@ def predict(config: dict[str, Any], ckpt_path: str | os.PathLike[str] | None = N
     except OutputError as exc:
         raise ConfigError(str(exc)) from None
     datamodule, module = _restore(config, ckpt_path)
-    loader = DataLoader(datamodule.datasets["predict"], batch_size=datamodule.batch_size, shuffle=False,
-                        num_workers=datamodule.num_workers, collate_fn=collate_ecg)
-    batches = build_trainer(config, "predict").predict(module, dataloaders=loader)
+    batches = build_trainer(config, "predict").predict(module, datamodule=datamodule)
     index = torch.cat([b["index"] for b in batches]).numpy()
     prob = torch.cat([b["prob"] for b in batches]).numpy()
     decision = torch.cat([b["decision"] for b in batches]).numpy().astype(bool)
