@@ -305,6 +305,28 @@ def test_auxiliary_loss_collects_pathway_balance_loss() -> None:
     assert plain.auxiliary_loss().item() == 0.0
 
 
+def test_bench_models_compile_times_compiled_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--compile`` compiles every timed model (here with dynamo's eager backend: inductor takes minutes on a CPU)
+    and the timed calls run through dynamo (its frame counter grows)."""
+    from torch._dynamo.utils import counters
+
+    from ecgformer.bench.models import run_models_benchmark
+
+    compiled: list[str] = []
+    original = torch.nn.Module.compile
+
+    def eager_compile(module: torch.nn.Module, *args: object, **kwargs: object) -> None:
+        compiled.append(type(module).__name__)
+        original(module, backend="eager")
+
+    monkeypatch.setattr(torch.nn.Module, "compile", eager_compile)
+    torch._dynamo.reset()
+    counters.clear()
+    result = run_models_benchmark(["ecgformer_t"], batch=2, length=256, repeats=1, log=lambda s: None, compiled=True)
+    assert compiled == ["MetaFormer1d"] and result["config"]["compile"] is True
+    assert counters["frames"]["ok"] > 0 and result["rows"][0]["train_ecg_s"] > 0
+
+
 def test_bench_models_smoke() -> None:
     from ecgformer.bench.mixers import count_gflops
     from ecgformer.bench.models import run_models_benchmark

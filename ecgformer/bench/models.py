@@ -5,6 +5,8 @@ CPU SDPA kernel included, as in ``bench mixers``; elementwise ops not counted); 
 (batch 32 of length 1000, forward + BCE + backward + AdamW step); inference throughput (eval, no grad, batch 32);
 peak memory of a training step and of an inference batch. All timings are taken before any memory measurement
 (see :mod:`ecgformer.bench.timing`). Target: ``ecgformer_s`` trains at least as fast as ``xresnet1d101``.
+With ``--compile`` the timed models are ``torch.compile``-d (``nn.Module.compile``, default inductor backend, as
+``module.compile: true`` trains); compilation happens in the untimed warm-up calls and memory is measured eagerly.
 """
 
 from __future__ import annotations
@@ -62,9 +64,10 @@ def _inference(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
 
 def run_models_benchmark(names: list[str], batch: int = 32, length: int = 1000, in_chans: int = 12,
                          num_classes: int = 5, repeats: int = 5, log: Callable[[str], None] = print,
-                         model_overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, object]:
-    """Measure every preset (built with ``model_overrides[name]`` where given, e.g. a grid's ``model.overrides``);
-    return ``{"config", "machine", "rows", "targets"}``."""
+                         model_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                         compiled: bool = False) -> dict[str, object]:
+    """Measure every preset (built with ``model_overrides[name]`` where given, e.g. a grid's ``model.overrides``;
+    ``torch.compile``-d for the timings when ``compiled``); return ``{"config", "machine", "rows", "targets"}``."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(batch, in_chans, length, generator=generator)
     y = (torch.rand(batch, num_classes, generator=generator) < 0.3).float()
@@ -76,8 +79,11 @@ def run_models_benchmark(names: list[str], batch: int = 32, length: int = 1000, 
         model.eval()
         with torch.no_grad():
             row["gflops"] = count_gflops(partial(model, x[:1]))
-        row["train_ecg_s"] = batch / (median_ms(_training_step(model, x, y), repeats) / 1000)
-        row["infer_ecg_s"] = batch / (median_ms(_inference(model, x), repeats) / 1000)
+        if compiled:
+            model.compile()
+        warmup = 2 if compiled else 1  # the first call compiles (and the second settles any recompilation)
+        row["train_ecg_s"] = batch / (median_ms(_training_step(model, x, y), repeats, warmup) / 1000)
+        row["infer_ecg_s"] = batch / (median_ms(_inference(model, x), repeats, warmup) / 1000)
         rows.append(row)
         log(_format_row(row, memory=False))
     for row in rows:  # memory after every timing: measuring it changes malloc's behaviour
@@ -90,7 +96,7 @@ def run_models_benchmark(names: list[str], batch: int = 32, length: int = 1000, 
     return {
         "benchmark": "models",
         "config": {"batch": batch, "length": length, "in_chans": in_chans, "num_classes": num_classes,
-                   "repeats": repeats, "optimizer": "AdamW", "loss": "BCE with logits"},
+                   "repeats": repeats, "optimizer": "AdamW", "loss": "BCE with logits", "compile": compiled},
         "machine": machine_info(),
         "rows": rows,
         "targets": _targets(rows),
@@ -127,7 +133,8 @@ def _run(args: argparse.Namespace) -> int:
         raise SystemExit(f"unknown models {unknown}; registered: {', '.join(list_models())}")
     batch, length, repeats = (4, 500, 1) if args.quick else (args.batch, args.length, args.repeats)
     log = bench_log(args)
-    result = run_models_benchmark(names, batch=batch, length=length, repeats=repeats, log=log)
+    result = run_models_benchmark(names, batch=batch, length=length, repeats=repeats, log=log,
+                                  compiled=args.compile)
     for target in result["targets"]:
         log(f"target: {target['target']}: {target['value']} ({'met' if target['met'] else 'NOT MET'})")
     if args.markdown:
@@ -144,6 +151,8 @@ def add_models_parser(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--length", type=int, default=1000, help="samples per ECG (timing; FLOPs use the same)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="smoke run: batch 4, length 500, 1 repeat")
+    parser.add_argument("--compile", action="store_true",
+                        help="time torch.compile-d models (inductor; compilation in the untimed warm-up)")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     parser.add_argument("--json", action="store_true", help="print the result as JSON (table goes to stderr)")
     add_out_argument(parser)
