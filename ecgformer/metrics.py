@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .paths import data_root, user_data_dir
+from .paths import data_root, data_root_origin
 from .registry import Registry
 
 __all__ = [
@@ -294,8 +294,7 @@ def load_challenge_weights(weights_file: str | Path | None = None) -> tuple[list
     path = Path(weights_file).expanduser() if weights_file is not None else _default_weights_file()
     if not path.is_file():
         raise FileNotFoundError(f"challenge weights file not found: {path} "
-                                "(pass weights_file= or set $ECGFORMER_DATA; without it the data root is "
-                                f"{user_data_dir()})")
+                                f"(pass weights_file=; {data_root_origin()})")
     with open(path, newline="", encoding="utf-8") as handle:
         rows = [[cell.strip() for cell in row] for row in csv.reader(handle) if row]
     if len(rows) < 2:

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["data_root", "user_data_dir"]
+__all__ = ["data_root", "data_root_origin", "user_data_dir"]
 
 
 def user_data_dir() -> Path:
@@ -25,3 +25,11 @@ def data_root() -> Path:
     """Root of the PhysioNet data, one folder per dataset: ``$ECGFORMER_DATA``, else :func:`user_data_dir`."""
     env = os.environ.get("ECGFORMER_DATA")
     return Path(env).expanduser() if env else user_data_dir()
+
+
+def data_root_origin() -> str:
+    """Where :func:`data_root` comes from, for error messages: ``$ECGFORMER_DATA=...`` or the user data folder."""
+    env = os.environ.get("ECGFORMER_DATA")
+    if env:
+        return f"data root $ECGFORMER_DATA={env}"
+    return f"$ECGFORMER_DATA is unset, so the data root is the user data folder {user_data_dir()}"

@@ -83,7 +83,11 @@ def test_the_data_root_is_the_environment_variable_else_the_user_data_folder(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     if sys.platform.startswith("linux"):
         assert data_root() == tmp_path / "xdg" / "ecgformer"
-    with pytest.raises(DataError, match=f"{data_root() / 'cinc2017'} does not exist.*ECGFORMER_DATA.*{data_root()}"):
+    with pytest.raises(DataError, match=f"{data_root() / 'cinc2017'} does not exist \\(\\$ECGFORMER_DATA is unset, so the "
+                                        f"data root is the user data folder {data_root()}; set it or pass root="):
+        CinC2017()
+    monkeypatch.setenv("ECGFORMER_DATA", str(tmp_path / "mine"))
+    with pytest.raises(DataError, match=f"data root \\$ECGFORMER_DATA={tmp_path / 'mine'}; set it or pass root="):
         CinC2017()
 
 

@@ -186,7 +186,7 @@ def test_empty_folders_end_in_one_error_line(tmp_path: Path, dataset: str, expec
     assert line.startswith(expected.format(root=tmp_path))
     missing = tmp_path / "nowhere"
     line = _main_error(["data", "summary", "--dataset", dataset, "--root", str(missing)], capsys)
-    assert line == f"error: {dataset}: data folder {missing} does not exist (set $ECGFORMER_DATA or pass root=)"
+    assert line == f"error: {dataset}: data folder {missing} does not exist (as root= gave it)"
 
 
 @pytest.mark.parametrize(("dataset", "copied", "written", "options", "expected"), [

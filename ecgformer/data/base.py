@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from ..paths import data_root, user_data_dir
+from ..paths import data_root, data_root_origin
 from ..progress import progress as progress_bar
 from .errors import (
     DataError,
@@ -338,8 +338,8 @@ class WfdbReader(LabelledSource):
                              f"{', '.join(self.dataset_leads or ())}")
         self.root = dataset_root(self.folder, root)
         if not self.root.is_dir():
-            raise DataError(f"{self.name}: data folder {self.root} does not exist "
-                            f"(data root: $ECGFORMER_DATA, else {user_data_dir()}; or pass root=)")
+            origin = "as root= gave it" if root is not None else f"{data_root_origin()}; set it or pass root="
+            raise DataError(f"{self.name}: data folder {self.root} does not exist ({origin})")
         self.task = task
         self.expected_fs = expected_fs
         self.on_error = on_error
