@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Iterator
 from functools import partial
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import f1_score
 from torch.utils.data import DataLoader
 
 from ecgformer import training
@@ -34,7 +36,10 @@ from ecgformer.training import (
     validate,
     warmup_cosine,
 )
-from ecgformer.training.checkpoint_io import upgrade_data_config, upgrade_hyper_parameters
+from ecgformer.training.checkpoint_io import (
+    upgrade_data_config,
+    upgrade_hyper_parameters,
+)
 
 TINY_OVERRIDES = {"dims": (16, 16, 32, 32), "depths": (1, 1, 1, 1), "num_heads": (1, 1, 2, 2)}
 TINY_MODEL = "model.overrides={dims: [16, 16, 32, 32], depths: [1, 1, 1, 1], num_heads: [1, 1, 2, 2]}"
@@ -100,7 +105,9 @@ def test_thresholds_chosen_on_validation_and_stored(trained: tuple[dict[str, Any
 
 def test_report_uses_validation_thresholds(trained: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
     config, best = trained
+    before = hashlib.sha256(best.read_bytes()).hexdigest()
     folder = training.test(dict(config, report_dir=str(tmp_path / "report")), best)
+    assert hashlib.sha256(best.read_bytes()).hexdigest() == before  # testing never rewrites the checkpoint
     assert sorted(p.name for p in folder.iterdir()) == sorted(REPORT_FILES)
     summary = pd.read_json(folder / "metrics.json", typ="series")
     assert summary["thresholds_chosen_on"] == "val"
@@ -122,6 +129,12 @@ def test_report_uses_validation_thresholds(trained: tuple[dict[str, Any], Path],
         [f"prob_{c}" for c in stored.class_names]], atol=1e-6)
     chosen = [[c for c, d in zip(stored.class_names, row) if d] for row in decisions]
     assert [labels.split("|") if labels else [] for labels in predicted["labels"]] == chosen
+    # the test metrics that depend on thresholds were computed with the validation ones: F1 recomputed by
+    # scikit-learn from the true labels and the stored thresholds' decisions (thresholds re-chosen on the test
+    # outputs would give a higher F1 here)
+    truth = records[[f"true_{c}" for c in stored.class_names]].to_numpy()
+    expected_f1 = f1_score(truth, decisions.astype(int), average=None, zero_division=np.nan)
+    assert summary["metrics"]["f1_macro"] == pytest.approx(float(np.nanmean(expected_f1)), abs=1e-6)
 
 
 def test_atomic_checkpoint_keeps_previous_file_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
