@@ -84,7 +84,8 @@ def test_the_inference_extra_predicts_without_torch(wheel: Path, trained: Path,
                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
     venv = tmp_path_factory.mktemp("inference-venv")
     run([sys.executable, "-m", "venv", venv], venv)
-    run([scripts(venv) / "python", "-m", "pip", "install", "-q", f"{wheel}[inference]"], venv, timeout=1200)
+    run([scripts(venv) / "python", "-m", "pip", "install", "-q", "--no-compile", f"{wheel}[inference]"], venv,
+        timeout=1200)
     python = scripts(venv) / "python"
     missing = run([python, "-c", "import importlib.util as u; print([m for m in ('torch', 'lightning', 'sklearn', "
                    "'yaml', 'tqdm', 'einops', 'onnx') if u.find_spec(m)])"], trained).strip()
