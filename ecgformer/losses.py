@@ -36,8 +36,6 @@ def bce_loss(logits: Tensor, targets: Tensor, pos_weight: Tensor | None = None, 
     """Binary cross-entropy with logits: ``-(w_c y log p + (1 - y) log(1 - p))``, ``w_c`` = ``pos_weight`` per
     class (e.g. negatives / positives of the training set) or 1."""
     _check(logits, targets, reduction)
-    if pos_weight is not None:
-        pos_weight = pos_weight.to(logits.dtype)
     return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=pos_weight,
                                               reduction=reduction)
 

@@ -194,3 +194,95 @@ def test_bad_arguments_raise() -> None:
         softmax_cross_entropy(z, torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="loss"):
         create_loss("hinge")
+
+
+def test_defaults_are_the_published_ones(batch: tuple) -> None:
+    """Focal loss: alpha 0.25, gamma 2 (Lin et al. 2017); ASL: gamma_pos 0, gamma_neg 4, clip 0.05 (Ridnik et al.
+    2021); cross-entropy without smoothing; every reduction a mean over the elements."""
+    z, y = batch
+    zt, yt = as_tensors(z, y, torch.float64)
+    for got in (focal_loss(zt, yt), FocalLoss()(zt, yt)):
+        np.testing.assert_allclose(got.item(), ref_focal(z, y, 0.25, 2.0).mean(), rtol=1e-10)
+    for got in (asymmetric_loss(zt, yt), AsymmetricLoss()(zt, yt)):
+        np.testing.assert_allclose(got.item(), ref_asl(z, y, 0.0, 4.0, 0.05).mean(), rtol=1e-10)
+    np.testing.assert_allclose(BCELoss()(zt, yt).item(), ref_bce(z, y).mean(), rtol=1e-10)
+    target = np.arange(16) % 4
+    got = SoftmaxCrossEntropyLoss()(zt[:, :4], torch.tensor(target))
+    np.testing.assert_allclose(got.item(), ref_softmax_ce(z[:, :4], target).mean(), rtol=1e-10)
+
+
+def ref_smoothed_ce(z: np.ndarray, target: np.ndarray, smoothing: float) -> np.ndarray:
+    """Label smoothing: the target distribution is (1 - eps) one-hot + eps / C everywhere."""
+    log_p = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    soft = (1 - smoothing) * np.eye(z.shape[-1])[target] + smoothing / z.shape[-1]
+    return -(soft * log_p).sum(-1)
+
+
+def test_modules_pass_every_option_through(batch: tuple) -> None:
+    """Each module against the formula with non-default options, reduction included."""
+    z, y = batch
+    zt, yt = as_tensors(z, y, torch.float64)
+    pos_weight = np.linspace(0.5, 3.0, 7)
+    np.testing.assert_allclose(BCELoss(pos_weight=pos_weight, reduction="none")(zt, yt).numpy(),
+                               ref_bce(z, y, pos_weight), rtol=1e-6)  # the weights are a float32 buffer
+    np.testing.assert_allclose(FocalLoss(alpha=0.6, gamma=1.0, reduction="sum")(zt, yt).item(),
+                               ref_focal(z, y, 0.6, 1.0).sum(), rtol=1e-10)
+    np.testing.assert_allclose(AsymmetricLoss(gamma_pos=1.0, gamma_neg=2.0, clip=0.1, reduction="none")(zt, yt).numpy(),
+                               ref_asl(z, y, 1.0, 2.0, 0.1), rtol=1e-10, atol=1e-12)
+    target = np.arange(16) % 4
+    weight = np.array([1.0, 2.0, 0.5, 3.0])
+    got = SoftmaxCrossEntropyLoss(weight=weight, label_smoothing=0.2, reduction="sum")(zt[:, :4], torch.tensor(target))
+    # torch's smoothed, weighted sum: each class's term of the soft target is weighted by that class's weight
+    log_p = z[:, :4] - np.log(np.exp(z[:, :4]).sum(-1, keepdims=True))
+    soft = 0.8 * np.eye(4)[target] + 0.2 / 4
+    np.testing.assert_allclose(got.item(), -(soft * weight * log_p).sum(), rtol=1e-6)
+    got = softmax_cross_entropy(zt[:, :4], torch.tensor(target), label_smoothing=0.3, reduction="none")
+    np.testing.assert_allclose(got.numpy(), ref_smoothed_ce(z[:, :4], target, 0.3), rtol=1e-10)
+    assert repr(FocalLoss(alpha=0.3)) == "FocalLoss(alpha=0.3, gamma=2.0, reduction=mean)"
+
+
+def test_integer_targets_and_weights_of_another_dtype(batch: tuple) -> None:
+    """0/1 targets may come as integers or booleans, weights in any dtype: the loss is that of the float values, in
+    the logits' dtype."""
+    z, y = batch
+    y = (y > 0.5).astype(np.float64)
+    zt = torch.tensor(z, dtype=torch.float32)
+    for target in (torch.tensor(y, dtype=torch.long), torch.tensor(y, dtype=torch.bool)):
+        for loss, reference in ((lambda a, b: bce_loss(a, b, pos_weight=torch.arange(1.0, 8.0, dtype=torch.float64)),
+                                 ref_bce(z, y, np.arange(1.0, 8.0)).mean()),
+                                (focal_loss, ref_focal(z, y, 0.25, 2.0).mean()),
+                                (asymmetric_loss, ref_asl(z, y, 0.0, 4.0, 0.05).mean())):
+            got = loss(zt, target)
+            assert got.dtype == torch.float32
+            np.testing.assert_allclose(got.item(), reference, rtol=1e-5)
+    target = np.arange(16) % 4
+    one_hot = torch.nn.functional.one_hot(torch.tensor(target), 4)  # int64 class probabilities
+    # summed: torch's weighted mean divides by the summed weights for indices but by the batch size for probabilities
+    got = softmax_cross_entropy(zt[:, :4], one_hot, weight=torch.tensor([1.0, 2.0, 0.5, 3.0], dtype=torch.float64),
+                                reduction="sum")
+    expected = softmax_cross_entropy(zt[:, :4], torch.tensor(target), weight=torch.tensor([1.0, 2.0, 0.5, 3.0]),
+                                     reduction="sum")
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected)
+
+
+def test_module_buffers_are_float32_until_the_module_is_cast() -> None:
+    """Integer and float64 weights become float32 buffers, which .double() and .half() then convert."""
+    for weights in ([1, 2, 3], torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64), np.array([1, 2, 3])):
+        module = BCELoss(pos_weight=weights)
+        assert module.pos_weight.dtype == torch.float32
+        assert module.double().pos_weight.dtype == torch.float64
+        assert SoftmaxCrossEntropyLoss(weight=weights).half().weight.dtype == torch.float16
+
+
+def test_argument_bounds_are_inclusive_where_documented() -> None:
+    z, y = torch.zeros(2, 3, dtype=torch.float64), torch.tensor([[1.0, 0, 1], [0, 1, 0]], dtype=torch.float64)
+    # alpha = 0 weighs out the positives: only the negatives' term (1 - alpha) p^gamma (-log(1 - p)) remains
+    np.testing.assert_allclose(focal_loss(z, y, alpha=0.0, reduction="sum").item(), 3 * 0.5 ** 2 * np.log(2))
+    for bad in ({"gamma_pos": -1.0}, {"gamma_neg": -1.0}, {"clip": -0.1}):
+        with pytest.raises(ValueError, match="gamma_pos, gamma_neg >= 0"):
+            asymmetric_loss(z, y, **bad)
+    with pytest.raises(ValueError, match="gamma"):
+        focal_loss(z, y, gamma=-0.5)
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        softmax_cross_entropy(z, torch.zeros(2, dtype=torch.long), reduction="avg")
