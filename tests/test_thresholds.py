@@ -80,3 +80,66 @@ def test_refuses_test_split_and_bad_input() -> None:
         Thresholds(None, "f1", "val", ("a",))
     with pytest.raises(ValueError, match="2 thresholds for 1 classes"):
         Thresholds((0.5, 0.5), "fixed", "val", ("a",))
+
+
+def brute_force_threshold(y: np.ndarray, s: np.ndarray, rule: str) -> float:
+    """Every unique score tried as threshold with scikit-learn's metrics; ties to the largest threshold."""
+    from sklearn.metrics import confusion_matrix, f1_score, fbeta_score
+
+    best, best_score = None, -np.inf
+    for t in np.unique(s)[::-1]:  # decreasing, so a later tie never replaces an earlier one
+        decision = s >= t
+        if rule == "f1":
+            score = f1_score(y, decision)
+        elif rule == "fbeta2":
+            score = fbeta_score(y, decision, beta=2)
+        else:
+            tn, fp, fn, tp = confusion_matrix(y, decision, labels=[0, 1]).ravel()
+            score = tp / (tp + fn) - fp / (fp + tn)
+        if score > best_score + 1e-12:
+            best, best_score = float(t), score
+    return best
+
+
+@pytest.mark.parametrize("rule", ["f1", "fbeta2", "youden"])
+def test_rules_against_scikit_learn_by_brute_force(rule: str) -> None:
+    """Random classes of every prevalence, scores rounded to two decimals so that many are tied."""
+    rng = np.random.default_rng(7)
+    n, classes = 60, 12
+    prevalence = np.linspace(0.03, 0.9, classes)
+    y = (rng.random((n, classes)) < prevalence).astype(int)
+    y[0] = 1  # every class has a positive record
+    y[1] = 0  # and a negative one
+    s = np.round(np.clip(0.35 * y + rng.random((n, classes)) * 0.7, 0, 1), 2)
+    chosen = select_thresholds(y, s, rule=rule)
+    expected = [brute_force_threshold(y[:, k], s[:, k], rule) for k in range(classes)]
+    np.testing.assert_allclose(chosen.values, expected)
+    assert chosen.fallback == ()
+
+
+def test_fallback_survives_the_json_round_trip_and_older_records_without_it() -> None:
+    y = np.column_stack([CLEAN_Y[:, 0], np.zeros(6, int)])
+    chosen = select_thresholds(y, np.column_stack([CLEAN_S[:, 0], CLEAN_S[:, 0]]), "f1", class_names=["AF", "none"])
+    record = json.loads(json.dumps(chosen.to_dict()))
+    assert record["fallback"] == ["none"] and Thresholds.from_dict(record) == chosen
+    del record["fallback"]
+    assert Thresholds.from_dict(record).fallback == ()
+
+
+def test_error_messages_name_the_problem() -> None:
+    with pytest.raises(ValueError, match="^values must be None exactly when the rule is 'argmax'$"):
+        Thresholds((0.5,), "argmax", "val", ("a",))
+    with pytest.raises(ValueError, match=r"^expected \(n_records, 1\) probabilities, got \(6, 2\)$"):
+        select_thresholds(TIE_Y, TIE_S).apply(np.hstack([TIE_S, TIE_S]))
+    with pytest.raises(ValueError, match="^thresholds must be chosen on validation data, never on the test split$"):
+        select_thresholds(TIE_Y, TIE_S, split="test")
+    with pytest.raises(ValueError, match=r"^y_true \(6, 1\) and y_prob \(6, 2\) must have the same shape$"):
+        select_thresholds(TIE_Y, np.hstack([TIE_S, TIE_S]))
+
+
+def test_fbeta2_weighs_missed_positives_by_beta_squared_4() -> None:
+    """Two positives, at the top and after nine negatives. F2 = 5TP / (5TP + 4FN + FP): the top alone 5 / 9 = 0.556
+    beats both 10 / 19 = 0.526, so the threshold is the top score (with 5FN it would be 1/2 against 10/19)."""
+    y = np.array([[1]] + [[0]] * 9 + [[1]])
+    s = np.linspace(1.0, 0.0, 11)[:, None]
+    assert select_thresholds(y, s, "fbeta2").values == (1.0,)

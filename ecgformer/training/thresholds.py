@@ -15,7 +15,8 @@ Rules (a record is positive for a class when ``probability >= threshold``):
 * ``"argmax"``: single-label tasks (e.g. CinC 2017 N/A/O/~) take no threshold: the decision is the
   arg-max class of each record (``values`` is None).
 
-Ties go to the largest threshold (fewest positive decisions). A class where the rule is undefined on
+Ties go to the largest threshold (fewest positive decisions), also where float rounding makes two equal
+fractions differ in their last bit. A class where the rule is undefined on
 the validation data (no positive record; for ``"youden"`` also no negative record) gets 0.5 and is
 listed in ``fallback``.
 """
@@ -35,6 +36,7 @@ __all__ = ["FIXED_THRESHOLD", "RULES", "Thresholds", "select_thresholds"]
 Rule = Literal["f1", "fbeta2", "youden", "fixed", "argmax"]
 RULES: tuple[str, ...] = get_args(Rule)
 FIXED_THRESHOLD = 0.5
+TIE_TOLERANCE = 1e-14
 
 
 @dataclass(frozen=True)
@@ -84,12 +86,13 @@ def _check_rule(rule: str) -> None:
 
 
 def _sweep(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unique scores in decreasing order and, for each as threshold, the TP and FP of ``s >= t``."""
-    order = np.argsort(-s, kind="stable")
+    """Unique scores in decreasing order and, for each as threshold, the TP and FP of ``s >= t`` (counts at the
+    last position of each score value, so the order among equal scores does not matter)."""
+    order = np.argsort(-s)
     s, y = s[order], y[order]
     last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last position of each score value
     tp = np.cumsum(y)[last]
-    return s[last], tp.astype(np.float64), (last + 1 - tp).astype(np.float64)
+    return s[last], tp, last + 1 - tp
 
 
 def _best(y: np.ndarray, s: np.ndarray, rule: str) -> float | None:
@@ -106,7 +109,9 @@ def _best(y: np.ndarray, s: np.ndarray, rule: str) -> float | None:
         score = 5 * tp / (5 * tp + 4 * fn + fp)
     else:
         score = tp / pos - fp / neg
-    return float(candidates[int(np.argmax(score))])  # first maximum = largest threshold
+    # first maximum = largest threshold; scores within rounding of the maximum are ties (two different F1 or
+    # Youden fractions of n records differ by at least 1 / (4 n^2), far above 1e-14 for any validation split)
+    return float(candidates[np.flatnonzero(score >= score.max() - TIE_TOLERANCE)[0]])
 
 
 def select_thresholds(y_true: Any, y_prob: Any, rule: Rule = "f1", split: str = "val",
