@@ -176,3 +176,34 @@ def test_out_records_command_wall_time_and_plot(tmp_path: Path, capsys: pytest.C
     text = write_results(tmp_path, tmp_path / "RESULTS.md", log=lambda line: None)
     assert "## Data loading: [`data_synthetic.json`](data_synthetic.json)" in text
     assert f"- command: `{result['command']}`" in text and "![data plot](data_synthetic.png)" in text
+
+
+def test_mutation_and_planted_bug_results_get_their_tables_targets_and_plots(tmp_path: Path) -> None:
+    """Hand-made results shaped like tools/mutation.py's and tools/planted_bugs.py's."""
+    results = tmp_path / "results"
+    results.mkdir()
+    counts = {"ecgformer/losses.py": {"killed": 257, "survived": 0, "no_tests": 0, "equivalent": 6, "other": 0,
+                                      "skipped": 0, "not_checked": 0, "score": 1.0},
+              "ecgformer/metrics.py": {"killed": 600, "survived": 90, "no_tests": 10, "equivalent": 2, "other": 0,
+                                       "skipped": 0, "not_checked": 0, "score": round(600 / 700, 4)}}
+    targets = [{"target": f"{m} mutants killed", "value": c["score"], "limit": 0.9, "met": c["score"] >= 0.9}
+               for m, c in counts.items()]
+    (results / "mutation.json").write_text(json.dumps({
+        "benchmark": "mutation", "target_score": 0.9, "machine": MACHINE, "command": "python tools/mutation.py",
+        "wall_s": 5400.0, "modules": counts, "targets": targets,
+        "shards": {"losses": {"seconds": 480, "tests": ["tests/test_losses.py"]}}}))
+    bugs = [{"id": "focal_exponent", "title": "focal-loss exponent", "file": "ecgformer/losses.py", "outcome": "caught",
+             "seconds": 7.7}, {"id": "cinc_noisy", "title": "CinC 2017 score with ~", "file": "ecgformer/metrics.py",
+                               "outcome": "missed", "seconds": 8.0}]
+    (results / "planted_bugs.json").write_text(json.dumps({
+        "benchmark": "planted_bugs", "machine": MACHINE, "command": "python tools/planted_bugs.py", "wall_s": 315.0,
+        "bugs": bugs, "targets": [{"target": "planted bugs caught", "value": 1, "limit": 2, "met": False}]}))
+    text = write_results(results, tmp_path / "RESULTS.md", log=lambda line: None)
+    assert _table_after(text, "| module | mutants |") == [
+        ["`ecgformer/losses.py`", "263", "257", "0", "0", "6", "100.0 %"],
+        ["`ecgformer/metrics.py`", "702", "600", "90", "10", "2", "85.7 %"]]  # 600 / (600 + 90 + 10)
+    assert "| ecgformer/metrics.py mutants killed | 0.8571 | 0.9 | **NOT MET** |" in text
+    assert _table_after(text, "| # | bug |") == [
+        ["1", "focal-loss exponent", "`ecgformer/losses.py`", "caught", "7.7"],
+        ["2", "CinC 2017 score with ~", "`ecgformer/metrics.py`", "missed", "8.0"]]
+    assert (results / "mutation.png").stat().st_size > 0 and (results / "planted_bugs.png").stat().st_size > 0

@@ -9,7 +9,8 @@ editable install). A failing test (pytest exit 1) catches the bug, passing tests
 collection error, a timeout) is an error, never a catch. Before the first bug, the selected tests run together on an
 unmodified copy, where they must pass: otherwise a failure would mean nothing.
 
-Full run (writes ``benchmarks/results/planted_bugs.json`` and prints the table for RESULTS.md)::
+Full run (writes ``benchmarks/results/planted_bugs.json``, which ``ecgformer bench report`` puts in
+``benchmarks/RESULTS.md`` with its plot)::
 
     python tools/planted_bugs.py
     python tools/planted_bugs.py --only hilo_halves_swapped smt_shuffle_removed   # no report unless --out
@@ -176,14 +177,6 @@ def run_bug(bug: Bug, timeout_s: float) -> tuple[str, float, str]:
     return outcome(code), time.monotonic() - start, output
 
 
-def markdown_table(rows: list[dict]) -> str:
-    """The per-bug table of RESULTS.md."""
-    lines = ["| # | bug | file | outcome | seconds |", "|---:|---|---|---|---:|"]
-    for number, row in enumerate(rows, 1):
-        lines.append(f"| {number} | {row['title']} | `{row['file']}` | {row['outcome']} | {row['seconds']:.1f} |")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Plant the chosen bugs (all by default) one at a time, report which the tests catch, exit 1 unless all are."""
     argv = sys.argv[1:] if argv is None else argv
@@ -216,15 +209,16 @@ def main(argv: list[str] | None = None) -> int:
                      "seconds": round(seconds, 1), "failure": failure_line(output)[:300]})
     totals = {name: sum(row["outcome"] == name for row in rows) for name in ("caught", "missed", "error")}
     total_s = time.monotonic() - start
-    print(markdown_table(rows))
     print(f"caught {totals['caught']} of {len(rows)} planted bugs in {total_s:.0f} s "
           f"(baseline {baseline_s:.0f} s)")
     out = args.out or (RESULTS if args.only is None else None)
     if out is not None:
-        report = {"machine": machine_info(), "cpus": os.cpu_count(),
+        report = {"benchmark": "planted_bugs", "machine": machine_info(), "cpus": os.cpu_count(), "wall_s": total_s,
                   "command": shlex.join(["python", "tools/planted_bugs.py", *argv]),
                   "totals": {"bugs": len(rows), **totals, "baseline_seconds": round(baseline_s, 1),
                              "seconds": round(total_s, 1)},
+                  "targets": [{"target": "planted bugs caught", "value": totals["caught"], "limit": len(rows),
+                               "met": totals["caught"] == len(rows)}],
                   "bugs": rows}
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

@@ -1,4 +1,5 @@
-"""One plot per benchmark result, keyed by the result's kind (``ops``, ``mixers``, ``models``, ``inference``, ``data``).
+"""One plot per benchmark result, keyed by the result's kind (``ops``, ``mixers``, ``models``, ``inference``, ``data``,
+and the test-suite checks ``mutation`` and ``planted_bugs`` of ``tools/``).
 
 The plots draw on a :class:`matplotlib.figure.Figure` (never pyplot, so a notebook's backend stays as it is) and
 read the JSON results as written by the benchmarks, also those written before results named their kind.
@@ -15,10 +16,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["DATA_RATES", "KINDS", "PLOTS", "benchmark_kind", "plot_data", "plot_inference", "plot_mixers",
-           "plot_models", "plot_ops", "render_png"]
+           "plot_models", "plot_mutation", "plot_ops", "plot_planted_bugs", "render_png"]
 
 #: Benchmark kinds in the order ``benchmarks/RESULTS.md`` lists them.
-KINDS = ("ops", "mixers", "models", "inference", "data")
+KINDS = ("ops", "mixers", "models", "inference", "data", "mutation", "planted_bugs")
 
 #: The key that identifies each kind in results written before they carried ``benchmark``.
 _ROW_KEYS = {"impl": "ops", "mixer": "mixers", "train_ecg_s": "models", "runtime": "inference"}
@@ -144,8 +145,38 @@ def plot_data(fig: Figure, result: dict[str, Any]) -> None:
            title=f"{result.get('dataset', '?')}: {result.get('records', '?')} records")
 
 
+def plot_mutation(fig: Figure, result: dict[str, Any]) -> None:
+    """Mutation score per module (killed / mutants that are not equivalent), against the target line."""
+    modules = sorted(result["modules"])
+    scores = [100 * (result["modules"][m]["score"] or 0.0) for m in modules]
+    target = 100 * float(result["target_score"])
+    fig.set_size_inches(8, 0.45 * len(modules) + 1.5)
+    ax = fig.subplots()
+    colors = ["tab:green" if score >= target else "tab:red" for score in scores]
+    ax.barh(modules[::-1], scores[::-1], color=colors[::-1])
+    for y, score in enumerate(scores[::-1]):
+        ax.annotate(f"{score:.1f} %", (score, y), fontsize=8, xytext=(3, 0), textcoords="offset points", va="center")
+    ax.axvline(target, color="black", linestyle="--", linewidth=1, label=f"target {target:.0f} %")
+    ax.set(xlim=(0, 110), xlabel="mutants killed (%)", title="mutation score per module (mutmut)")
+    ax.legend(loc="lower right", fontsize=8)
+
+
+def plot_planted_bugs(fig: Figure, result: dict[str, Any]) -> None:
+    """Seconds until the tests caught each planted bug, coloured by outcome (green caught, red missed or error)."""
+    bugs = result["bugs"]
+    fig.set_size_inches(8, 0.3 * len(bugs) + 1.5)
+    ax = fig.subplots()
+    names = [bug["id"] for bug in bugs][::-1]
+    ax.barh(names, [float(bug["seconds"]) for bug in bugs][::-1],
+            color=["tab:green" if bug["outcome"] == "caught" else "tab:red" for bug in bugs][::-1])
+    caught = sum(bug["outcome"] == "caught" for bug in bugs)
+    ax.set(xlabel="seconds to run the bug's tests", title=f"planted bugs: {caught} of {len(bugs)} caught")
+    ax.tick_params(axis="y", labelsize=7)
+
+
 PLOTS: dict[str, Callable[[Figure, dict[str, Any]], None]] = {
-    "ops": plot_ops, "mixers": plot_mixers, "models": plot_models, "inference": plot_inference, "data": plot_data}
+    "ops": plot_ops, "mixers": plot_mixers, "models": plot_models, "inference": plot_inference, "data": plot_data,
+    "mutation": plot_mutation, "planted_bugs": plot_planted_bugs}
 
 
 def render_png(result: dict[str, Any]) -> bytes:

@@ -26,7 +26,8 @@ __all__ = ["RANKINGS", "TITLES", "add_report_parser", "comparison_cell", "grid_s
            "result_markdown", "result_section", "result_tables", "write_results"]
 
 TITLES = {"ops": "Local attention backends", "mixers": "Token mixers", "models": "Model presets",
-          "inference": "Inference: eager PyTorch vs onnxruntime", "data": "Data loading"}
+          "inference": "Inference: eager PyTorch vs onnxruntime", "data": "Data loading",
+          "mutation": "Mutation testing of the clinical-output code", "planted_bugs": "Planted bugs"}
 
 
 #: How a grid's models may be ordered: by validation score, or by name when a grid's runs recorded none
@@ -120,9 +121,29 @@ def _data_tables(result: dict[str, Any]) -> list[str]:
     return [markdown_table(header, [row])]
 
 
+def _mutation_tables(result: dict[str, Any]) -> list[str]:
+    header = ["module", "mutants", "killed", "survived", "no test", "equivalent", "score"]
+    rows = []
+    for module, counts in sorted(result["modules"].items()):
+        total = sum(counts[key] for key in ("killed", "survived", "no_tests", "equivalent", "other"))
+        rows.append([f"`{module}`", total, counts["killed"], counts["survived"] + counts["other"], counts["no_tests"],
+                     counts["equivalent"], "-" if counts["score"] is None else f"{100 * counts['score']:.1f} %"])
+    shards = [[f"`{name}`", ", ".join(f"`{test}`" for test in shard.get("tests", [])) or shard.get("error", ""),
+               _duration(shard.get("seconds", 0))] for name, shard in sorted(result["shards"].items())]
+    return [markdown_table(header, rows, align="lrrrrrr"),
+            "Shards (tests run against each mutant, time of the shard's last run):\n\n"
+            + markdown_table(["shard", "tests", "time"], shards)]
+
+
+def _planted_bugs_tables(result: dict[str, Any]) -> list[str]:
+    rows = [[number, bug["title"], f"`{bug['file']}`", bug["outcome"], _num(bug["seconds"], ".1f")]
+            for number, bug in enumerate(result["bugs"], 1)]
+    return [markdown_table(["#", "bug", "file", "outcome", "seconds"], rows, align="rlllr")]
+
+
 _TABLES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "ops": _ops_tables, "mixers": _mixers_tables, "models": _models_tables, "inference": _inference_tables,
-    "data": _data_tables}
+    "data": _data_tables, "mutation": _mutation_tables, "planted_bugs": _planted_bugs_tables}
 
 
 def result_tables(result: dict[str, Any]) -> list[str]:
