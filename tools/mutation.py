@@ -430,6 +430,10 @@ def main(argv: list[str] | None = None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.exists():
             previous = json.loads(out.read_text())
+            earlier = previous.get("shards", {})
+            if args.rerun != "all":  # a resumed or re-checked shard took its earlier time too
+                for name, shard in report["shards"].items():
+                    shard["seconds"] = shard.get("seconds", 0) + earlier.get(name, {}).get("seconds", 0)
             report["shards"] = {**previous.get("shards", {}), **report["shards"]}
             report["modules"] = {**previous.get("modules", {}), **report["modules"]}
         report["command"] = "python tools/mutation.py" + "".join(f" --shard {name}" for name in report["shards"])
