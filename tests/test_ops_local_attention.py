@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import types
 
 import pytest
 import torch
 
 from ecgformer.ops import local_attention
 from ecgformer.ops import flex_backend
+from ecgformer.ops.local_attention import select_backend
 
 LENGTHS = (1, 2, 7, 64, 257, 1000)
 KERNELS = (1, 3, 5, 9, 17, 33, 65)
@@ -150,3 +152,23 @@ def test_bad_arguments_raise_value_error_naming_them(kwargs, match):
             "kernel_size": 3, **kwargs}
     with pytest.raises(ValueError, match=match):
         local_attention(**args)
+
+
+def test_auto_uses_the_gpu_backend_on_cuda_only():
+    """The rule of select_backend, on a stand-in for a CUDA tensor (it reads only the device)."""
+    assert select_backend(torch.empty(2)) == "torch"
+    assert select_backend(types.SimpleNamespace(device=torch.device("cuda"))) == "flex"
+
+
+@pytest.mark.parametrize("backend", ["torch", "reference"])
+@pytest.mark.parametrize("with_rpb", [False, True])
+def test_output_keeps_the_inputs_device_and_dtype(backend, with_rpb):
+    """Index and mask tensors are made on the inputs' device (the meta device stands in for a GPU: mixing it with
+    CPU tensors fails), and a float32 bias table does not promote bfloat16 attention."""
+    rpb = torch.randn(2, 9, device="meta") if with_rpb else None
+    q = torch.empty(1, 2, 50, 8, device="meta")
+    out = local_attention(q, q, q, 5, 2, rpb=rpb, backend=backend, block_size=16)
+    assert out.device.type == "meta" and out.shape == q.shape
+    q = torch.randn(1, 2, 50, 8, dtype=torch.bfloat16)
+    rpb = torch.randn(2, 9) if with_rpb else None
+    assert local_attention(q, q, q, 5, 2, rpb=rpb, backend=backend).dtype == torch.bfloat16
