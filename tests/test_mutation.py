@@ -149,7 +149,7 @@ def test_the_last_change_leaves_no_mutant_alive_in_the_functions_it_touched() ->
     base = os.environ.get("ECGFORMER_MUTATION_BASE", "HEAD~1")
     if subprocess.run(["git", "rev-parse", "--verify", "--quiet", base], cwd=REPO, capture_output=True).returncode:
         pytest.skip(f"{base} is not a revision of this checkout (a shallow clone?); set $ECGFORMER_MUTATION_BASE")
-    budget = float(os.environ.get("ECGFORMER_MUTATION_BUDGET_S", "180"))
+    budget = float(os.environ.get("ECGFORMER_MUTATION_BUDGET_S", "120"))
     done = subprocess.run([sys.executable, str(REPO / "tools" / "mutation.py"), "--changed", base, "--check",
                            "--budget-s", str(budget), "--work", str(REPO / "build" / "mutation-changed")],
                           cwd=REPO, capture_output=True, text=True)
