@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 import types
 
 import pytest
@@ -11,6 +12,8 @@ import torch
 from ecgformer.ops import local_attention
 from ecgformer.ops import flex_backend
 from ecgformer.ops.local_attention import select_backend
+
+local_attention_module = sys.modules["ecgformer.ops.local_attention"]
 
 LENGTHS = (1, 2, 7, 64, 257, 1000)
 KERNELS = (1, 3, 5, 9, 17, 33, 65)
@@ -172,3 +175,54 @@ def test_output_keeps_the_inputs_device_and_dtype(backend, with_rpb):
     q = torch.randn(1, 2, 50, 8, dtype=torch.bfloat16)
     rpb = torch.randn(2, 9) if with_rpb else None
     assert local_attention(q, q, q, 5, 2, rpb=rpb, backend=backend).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("backend", ["torch", "reference"])
+def test_a_single_token_attends_to_itself(backend):
+    """N = 1: the softmax over one key is 1, so the output is the value (with or without a bias)."""
+    q, k, v = (torch.randn(2, 3, 1, 4) for _ in range(3))
+    torch.testing.assert_close(local_attention(q, k, v, 5, 2, rpb=torch.randn(3, 9), backend=backend), v)
+
+
+@pytest.mark.parametrize("module_name,function_name,backend", [
+    ("ecgformer.ops.flex_backend", "flex_local_attention", "flex"),
+    ("ecgformer.ops.triton_backend", "triton_local_attention", "triton")])
+def test_gpu_backends_receive_every_argument(monkeypatch, module_name, function_name, backend):
+    """The GPU backends (stand-ins here: they need CUDA) get the arguments in their order and their output is
+    returned as is."""
+    calls = []
+    stub = types.ModuleType(module_name)
+    setattr(stub, function_name, lambda *args: calls.append(args) or "output")
+    monkeypatch.setitem(sys.modules, module_name, stub)
+    q, k, v, rpb = torch.zeros(1, 2, 5, 4), torch.ones(1, 2, 5, 4), torch.full((1, 2, 5, 4), 2.0), torch.zeros(2, 5)
+    assert local_attention(q, k, v, 3, 2, True, rpb, backend=backend) == "output"
+    assert len(calls) == 1 and calls[0][:3] == (q, k, v) and calls[0][3:6] == (3, 2, True) and calls[0][6] is rpb
+
+
+@pytest.mark.parametrize("args,message", [
+    (lambda q: (q, q[0], q), r"^k must be a 4-D tensor \(B, H, N, D\), got \(2, 5, 4\)$"),
+    (lambda q: (q, q, [1.0]), r"^v must be a 4-D tensor \(B, H, N, D\), got list$"),
+    (lambda q: (q[:, :, :0], q[:, :, :0], q[:, :, :0]), r"^q must hold at least one token \(N >= 1\)$")])
+def test_bad_tensors_are_named_with_their_shape(args, message):
+    with pytest.raises(ValueError, match=message):
+        local_attention(*args(torch.zeros(1, 2, 5, 4)), 3)
+
+
+def test_block_plans_are_cached_least_recently_used_first(monkeypatch):
+    """One plan per (length, kernel, dilation, causal, block, device); the cache keeps the 64 most recently used."""
+    monkeypatch.setattr(local_attention_module, "_PLAN_CACHE", type(local_attention_module._PLAN_CACHE)())
+    cache = local_attention_module._PLAN_CACHE
+    q = torch.randn(1, 1, 10, 4)
+    local_attention(q, q, q, 3, block_size=4)
+    first = next(iter(cache))
+    assert first == (10, 3, 1, False, 4, "cpu") and len(cache) == 1
+    plan = cache[first]
+    local_attention(q, q, q, 3, block_size=4)
+    assert len(cache) == 1 and cache[first] is plan  # reused, not rebuilt
+    for length in range(11, 11 + 63):  # 63 more plans: 64 in all, the first still there
+        local_attention(q[:, :, :1].expand(1, 1, length, 4), q[:, :, :1].expand(1, 1, length, 4),
+                        q[:, :, :1].expand(1, 1, length, 4), 3, block_size=4)
+    assert len(cache) == 64 and first in cache
+    local_attention(q, q, q, 3, block_size=4)  # used again: now the most recent
+    local_attention(q[:, :, :2], q[:, :, :2], q[:, :, :2], 3, block_size=4)  # a 65th plan evicts the oldest, length 11
+    assert len(cache) == 64 and first in cache and (11, 3, 1, False, 4, "cpu") not in cache
