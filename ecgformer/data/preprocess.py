@@ -176,7 +176,7 @@ def sliding_windows(x: np.ndarray, length: int, stride: int | None = None) -> np
     stride = stride or length
     n = x.shape[-1]
     if n <= length:
-        return fixed_length(x, length, "start")[None]
+        return fixed_length(x, length)[None]  # nothing to crop: padded at the end, whatever the crop mode
     starts = list(range(0, n - length + 1, stride))
     if starts[-1] + length < n:
         starts.append(n - length)
