@@ -45,7 +45,8 @@ RESULTS = REPO / "benchmarks" / "results" / "mutation.json"
 TARGET_SCORE = 0.90
 
 # mutmut's exit codes per mutant (mutmut.stats.status_by_exit_code), folded into the classes the score needs
-KILLED_CODES = {1, 3, 36, -24, 24, 152, 255, 37}  # a failing test, a timeout, or the type check
+TIMEOUT_CODES = {36, -24, 24, 152, 255}
+KILLED_CODES = {1, 3, 37} | TIMEOUT_CODES  # a failing test, the type check, or a timeout (also counted on its own)
 SURVIVED_CODES = {0}
 NO_TEST_CODES = {5, 33}
 SKIPPED_CODES = {34}
@@ -60,6 +61,9 @@ class Shard:
     tests: tuple[str, ...]
     functions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # module -> function names ("Class.method")
     pytest_args: tuple[str, ...] = ()  # e.g. a -k expression leaving out tests mutmut cannot instrument
+    # seconds added to each mutant's CPU-time limit (mutmut's timeout_constant): tests whose fixtures export or train a
+    # model spend that time once per mutant process, which mutmut's per-test estimate does not see
+    setup_s: float = 1.0
 
     def selects(self, module: str, function: str) -> bool:
         """Whether the shard's score counts ``function`` (a name as ``Class.method`` or ``function``) of ``module``."""
@@ -79,7 +83,8 @@ SHARDS: tuple[Shard, ...] = (
               "evaluation_metrics", "EcgClassifier.probabilities", "EcgClassifier._record_probabilities",
               "EcgClassifier._evaluate", "EcgClassifier._gathered", "EcgClassifier._log_metrics",
               "EcgClassifier.validation_step", "EcgClassifier.on_validation_epoch_end", "EcgClassifier.test_step",
-              "EcgClassifier.on_test_epoch_end")}),
+              "EcgClassifier.on_test_epoch_end")}, setup_s=120.0),
+
     Shard("preprocess", ("ecgformer/data/preprocess.py",), ("tests/test_data_preprocess.py",)),
     Shard("readers", ("ecgformer/data/ptbxl.py", "ecgformer/data/cinc2017.py", "ecgformer/data/cinc2021.py",
                       "ecgformer/data/mitdb.py", "ecgformer/data/ludb.py", "ecgformer/data/labels.py",
@@ -92,24 +97,28 @@ SHARDS: tuple[Shard, ...] = (
            "ecgformer/data/mitdb.py": ("read_annotations", "MITBIH._scan", "MITBIH._split_mask"),
            "ecgformer/data/ludb.py": ("ludb_statements", "_clean", "_header_statements", "LUDB._scan"),
            "ecgformer/data/labels.py": ("multi_hot", "hash_fold"),
-           "ecgformer/data/base.py": ("LabelledSource.split", "Candidate.assign")}),
+           "ecgformer/data/base.py": ("LabelledSource.split", "Candidate.assign")}, setup_s=120.0),
+
     Shard("inference", ("ecgformer/inference/bundle.py", "ecgformer/inference/predictor.py"),
           ("tests/test_inference.py",),
           {"ecgformer/inference/bundle.py": ("BundleSpec.conform", "BundleSpec.windows", "BundleSpec.prepare",
                                              "BundleSpec.probabilities", "BundleSpec.labels"),
            "ecgformer/inference/predictor.py": ("Prediction.row", "_path_status", "Predictor.predict_signal",
                                                 "Predictor.predict_file", "Predictor.predict",
-                                                "write_predictions")}),
+                                                "write_predictions")}, setup_s=120.0),
+
     Shard("export_parity", ("ecgformer/export/bundle.py",),
           ("tests/test_export.py::test_failed_export_leaves_no_half_bundle",
            "tests/test_export.py::test_every_preset_exports_onnx_within_tolerance[xresnet1d50]",
            "tests/test_export.py::test_every_preset_exports_an_exported_program_within_tolerance[xresnet1d50]"),
-          {"ecgformer/export/bundle.py": ("parity_batch", "parity_inputs", "parity_lengths", "check_parity")}),
+          {"ecgformer/export/bundle.py": ("parity_batch", "parity_inputs", "parity_lengths", "check_parity")},
+          setup_s=120.0),
     # FlexAttention compiles its mask function, which calls window_bounds: torch.compile cannot trace mutmut's
     # trampoline (a ContextVar lookup), so the flex tests stay out; the reference and blocked backends use the same
     # window_bounds and neighborhood_mask. Of the 1,520 brute-force cases, the 288 of lengths 2 / 7 / 257 (one, a few
     # and several blocks), kernels 1 / 3 / 9 / 65 (65 > 7 and 257 / 8: the window clamps at both ends) and
     # dilations 1 / 3 / 8 run per mutant (a surviving mutant costs the whole selection).
+
     Shard("local_attention", ("ecgformer/ops/local_attention.py", "ecgformer/ops/neighborhood.py"),
           ("tests/test_ops_local_attention.py",),
           pytest_args=("-k", "not flex and (not test_matches_brute_force or ((N2- or N7- or N257-) and "
@@ -236,6 +245,7 @@ def mutmut_config(shard: Shard) -> str:
             f"only_mutate = {array(shard.modules)}\n"
             f"pytest_add_cli_args_test_selection = {array(shard.tests)}\n"
             f"pytest_add_cli_args = {array(['-p', 'no:cacheprovider', '-q', *shard.pytest_args])}\n"
+            f"timeout_constant = {shard.setup_s}\n"
             # torch is not fork-safe once it has run: fork each mutant from a process that imported, never ran
             'process_isolation = "forkserver"\n')
 
@@ -328,7 +338,8 @@ def module_scores(folder: Path, shard: Shard, results: dict[str, int | None],
     scores: dict[str, dict] = {}
     survivors, stale = [], []
     for module in shard.modules:
-        counts = dict.fromkeys(("killed", "survived", "no_tests", "equivalent", "skipped", "other", "not_checked"), 0)
+        counts = dict.fromkeys(("killed", "timeout", "survived", "no_tests", "equivalent", "skipped", "other",
+                                "not_checked"), 0)
         for name, code in results.items():
             if parse_mutant(name)[0] != dotted(module):
                 continue
@@ -336,6 +347,7 @@ def module_scores(folder: Path, shard: Shard, results: dict[str, int | None],
                 counts["not_checked"] += 1
             elif code in KILLED_CODES:
                 counts["killed"] += 1
+                counts["timeout"] += code in TIMEOUT_CODES
             elif code in SKIPPED_CODES:
                 counts["skipped"] += 1
             elif name in equivalents:
