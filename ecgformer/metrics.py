@@ -120,7 +120,7 @@ def _ranking_metric(metric: Callable[..., float], y_true: np.ndarray, y_score: n
 
 
 def _per_class(metric: Callable[..., float], y_true: Any, y_score: Any) -> np.ndarray:
-    labels, scores = check_inputs(y_true, y_score, "y_score", binary=False)
+    labels, scores = check_inputs(y_true, y_score)
     return np.array([_ranking_metric(metric, labels[:, k], scores[:, k]) for k in range(labels.shape[1])])
 
 
@@ -128,7 +128,7 @@ def _averaged(metric: Callable[..., float], y_true: Any, y_score: Any, average: 
     if average == "macro":
         return _nanmean(_per_class(metric, y_true, y_score))
     if average == "micro":
-        labels, scores = check_inputs(y_true, y_score, "y_score", binary=False)
+        labels, scores = check_inputs(y_true, y_score)
         return _ranking_metric(metric, labels.ravel(), scores.ravel())
     raise ValueError(f"average must be 'macro' or 'micro', got {average!r}")
 
@@ -239,7 +239,7 @@ def fmax(y_true: Any, y_score: Any, thresholds: Sequence[float] | np.ndarray | N
     ``F(t) = 2 pr rc / (pr + rc)``. Fmax is the largest ``F(t)`` (thresholds where no record has a
     positive decision are skipped; 0.0 when every threshold is skipped).
     """
-    labels, scores = check_inputs(y_true, y_score, "y_score", binary=False)
+    labels, scores = check_inputs(y_true, y_score)
     grid = np.linspace(0.0, 1.0, 101) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
     n_true = labels.sum(axis=1)
     annotated = n_true > 0
@@ -361,7 +361,7 @@ def classification_report(y_true: Any, y_score: Any, thresholds: Sequence[float]
     """One row per class: ``class``, ``support`` (positive records), ``auroc``, ``auprc``, ``f1`` (of the
     decisions ``score >= threshold``, or arg-max decisions when ``thresholds`` is None) and
     ``threshold`` (None for arg-max). Undefined values are NaN as in the rest of this module."""
-    labels, scores = check_inputs(y_true, y_score, "y_score", binary=False)
+    labels, scores = check_inputs(y_true, y_score)
     names = class_names_for(labels.shape[1], class_names)
     decisions = binarize(scores, thresholds)
     cut = [None] * len(names) if thresholds is None else [float(t) for t in np.asarray(thresholds).reshape(-1)]
@@ -381,10 +381,10 @@ def resampled_auroc_macro(y_true: Any, y_score: Any, indices: np.ndarray) -> np.
     ``indices[b]`` of the records, computed for all resamples at once from average ranks (Mann-Whitney U)."""
     from scipy.stats import rankdata
 
-    labels, scores = check_inputs(y_true, y_score, "y_score", binary=False)
+    labels, scores = check_inputs(y_true, y_score)
     per_class = np.full((len(indices), labels.shape[1]), np.nan)
     for k in range(labels.shape[1]):
-        y = labels[indices, k].astype(bool)
+        y = labels[indices, k]
         ranks = rankdata(scores[indices, k], axis=1)
         positives = y.sum(axis=1)
         negatives = y.shape[1] - positives
@@ -399,13 +399,14 @@ def resampled_auroc_macro(y_true: Any, y_score: Any, indices: np.ndarray) -> np.
 
 def resampled_cinc2017_score(y_true: Any, y_score: Any, indices: np.ndarray) -> np.ndarray:
     """:func:`cinc2017_score` of the arg-max answers for every resample ``indices[b]`` of the records (one-hot
-    ``y_true`` in ``CINC2017_CLASSES`` order)."""
-    labels, scores = check_inputs(y_true, y_score, "y_score", binary=False)
+    ``y_true`` in ``CINC2017_CLASSES`` order); NaN, as there, for a resample where N, A or O is in neither its truth
+    nor its answers."""
+    labels, scores = check_inputs(y_true, y_score)
     eye = np.eye(labels.shape[1], dtype=bool)
     truth, answer = eye[labels.argmax(axis=1)][indices], eye[scores.argmax(axis=1)][indices]
     hits = (truth & answer).sum(axis=1)
     totals = truth.sum(axis=1) + answer.sum(axis=1)
-    f1 = np.divide(2.0 * hits, totals, out=np.zeros(hits.shape), where=totals > 0)
+    f1 = np.divide(2.0 * hits, totals, out=np.full(hits.shape, np.nan), where=totals > 0)
     return f1[:, :3].mean(axis=1)
 
 
@@ -488,8 +489,7 @@ def _cinc2021_metrics(spec: dict[str, Any], y_true: np.ndarray, y_prob: np.ndarr
                       decisions: np.ndarray | None) -> dict[str, float]:
     if decisions is None:
         return {}
-    return {"challenge_score": cinc2021_challenge_score(np.asarray(y_true).astype(bool), decisions.astype(bool),
-                                                        spec["class_codes"], spec["weights_file"])}
+    return {"challenge_score": cinc2021_challenge_score(y_true, decisions, spec["class_codes"], spec["weights_file"])}
 
 
 #: Challenge scorers by the ``scorer`` key of a reader's :meth:`~ecgformer.data.base.LabelledSource.challenge_scoring`.
