@@ -84,7 +84,6 @@ SHARDS: tuple[Shard, ...] = (
               "EcgClassifier._evaluate", "EcgClassifier._gathered", "EcgClassifier._log_metrics",
               "EcgClassifier.validation_step", "EcgClassifier.on_validation_epoch_end", "EcgClassifier.test_step",
               "EcgClassifier.on_test_epoch_end")}, setup_s=120.0),
-
     Shard("preprocess", ("ecgformer/data/preprocess.py",), ("tests/test_data_preprocess.py",)),
     Shard("readers", ("ecgformer/data/ptbxl.py", "ecgformer/data/cinc2017.py", "ecgformer/data/cinc2021.py",
                       "ecgformer/data/mitdb.py", "ecgformer/data/ludb.py", "ecgformer/data/labels.py",
@@ -98,7 +97,6 @@ SHARDS: tuple[Shard, ...] = (
            "ecgformer/data/ludb.py": ("ludb_statements", "_clean", "_header_statements", "LUDB._scan"),
            "ecgformer/data/labels.py": ("multi_hot", "hash_fold"),
            "ecgformer/data/base.py": ("LabelledSource.split", "Candidate.assign")}, setup_s=120.0),
-
     Shard("inference", ("ecgformer/inference/bundle.py", "ecgformer/inference/predictor.py"),
           ("tests/test_inference.py",),
           {"ecgformer/inference/bundle.py": ("BundleSpec.conform", "BundleSpec.windows", "BundleSpec.prepare",
@@ -106,7 +104,6 @@ SHARDS: tuple[Shard, ...] = (
            "ecgformer/inference/predictor.py": ("Prediction.row", "_path_status", "Predictor.predict_signal",
                                                 "Predictor.predict_file", "Predictor.predict",
                                                 "write_predictions")}, setup_s=120.0),
-
     Shard("export_parity", ("ecgformer/export/bundle.py",),
           ("tests/test_export.py::test_failed_export_leaves_no_half_bundle",
            "tests/test_export.py::test_every_preset_exports_onnx_within_tolerance[xresnet1d50]",
@@ -118,7 +115,6 @@ SHARDS: tuple[Shard, ...] = (
     # window_bounds and neighborhood_mask. Of the 1,520 brute-force cases, the 288 of lengths 2 / 7 / 257 (one, a few
     # and several blocks), kernels 1 / 3 / 9 / 65 (65 > 7 and 257 / 8: the window clamps at both ends) and
     # dilations 1 / 3 / 8 run per mutant (a surviving mutant costs the whole selection).
-
     Shard("local_attention", ("ecgformer/ops/local_attention.py", "ecgformer/ops/neighborhood.py"),
           ("tests/test_ops_local_attention.py",),
           pytest_args=("-k", "not flex and (not test_matches_brute_force or ((N2- or N7- or N257-) and "
@@ -294,15 +290,15 @@ def pending(folder: Path, shard: Shard, patterns: list[str], rerun: str) -> list
     """The mutants a run with ``rerun`` (``"all"``, ``"unchecked"``, ``"survivors"``) must check: the shard's
     patterns for a first or full run, else the names, from the previous run's results, not yet checked (a run that
     was stopped) or not killed (after tests were added)."""
-    results = {n: c for n, c in mutant_results(folder, shard).items()
-               if any(fnmatch.fnmatchcase(n, p) for p in patterns)}
+    results = mutant_results(folder, shard, patterns)
     if rerun == "all" or not results:
         return patterns
     return [n for n, c in results.items() if c is None or (rerun == "survivors" and c not in KILLED_CODES)]
 
 
-def mutant_results(folder: Path, shard: Shard) -> dict[str, int | None]:
-    """Exit code per mutant that the shard counts (None: not checked yet), read from mutmut's ``.meta`` files."""
+def mutant_results(folder: Path, shard: Shard, patterns: list[str] | None = None) -> dict[str, int | None]:
+    """Exit code per mutant that the shard counts (None: not checked yet), read from mutmut's ``.meta`` files; only
+    the names matching one of ``patterns`` when given."""
     results: dict[str, int | None] = {}
     for module in shard.modules:
         meta = folder / "mutants" / (module + ".meta")
@@ -310,7 +306,8 @@ def mutant_results(folder: Path, shard: Shard) -> dict[str, int | None]:
             continue
         for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
             module_name, function = parse_mutant(name)
-            if dotted(module) == module_name and shard.selects(module, function):
+            if dotted(module) == module_name and shard.selects(module, function) and (
+                    patterns is None or any(fnmatch.fnmatchcase(name, p) for p in patterns)):
                 results[name] = code
     return results
 
@@ -419,8 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             report["shards"][shard.name] = {"error": str(error)}
             broken = True
             continue
-        results = {n: c for n, c in mutant_results(folder, shard).items()
-                   if any(fnmatch.fnmatchcase(n, p) for p in patterns)}
+        results = mutant_results(folder, shard, patterns)
         scores, survivors, stale = module_scores(folder, shard, results, equivalents)
         report["shards"][shard.name] = {"seconds": round(seconds), "stopped_by_budget": out_of_time,
                                         "date": machine["date"], "commit": machine["commit"],
