@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import sys
 import types
+from collections import OrderedDict
 
 import pytest
 import torch
@@ -137,14 +138,15 @@ def test_auto_uses_torch_on_cpu_for_training_and_inference():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"kernel_size": 4}, "kernel_size"),
-    ({"kernel_size": 0}, "kernel_size"),
-    ({"kernel_size": -3}, "kernel_size"),
-    ({"kernel_size": 3.0}, "kernel_size"),
-    ({"dilation": 0}, "dilation"),
-    ({"dilation": 1.5}, "dilation"),
-    ({"rpb": torch.zeros(2, 4)}, "rpb"),
-    ({"rpb": torch.zeros(3, 5)}, "rpb"),
+    ({"kernel_size": 4}, r"^kernel_size must be an odd int >= 1, got 4$"),
+    ({"kernel_size": 0}, r"^kernel_size must be an odd int >= 1, got 0$"),
+    ({"kernel_size": -3}, r"^kernel_size must be an odd int >= 1, got -3$"),
+    ({"kernel_size": 3.0}, r"^kernel_size must be an odd int >= 1, got 3.0$"),
+    ({"dilation": 0}, r"^dilation must be an int >= 1, got 0$"),
+    ({"dilation": 1.5}, r"^dilation must be an int >= 1, got 1.5$"),
+    ({"rpb": torch.zeros(2, 4)}, r"^rpb must have shape \(heads, 2 \* kernel_size - 1\) = \(2, 5\), got \(2, 4\)$"),
+    ({"rpb": torch.zeros(3, 5)}, r"^rpb must have shape \(heads, 2 \* kernel_size - 1\) = \(2, 5\), got \(3, 5\)$"),
+    ({"rpb": [[0.0] * 5] * 2}, r"^rpb must have shape \(heads, 2 \* kernel_size - 1\) = \(2, 5\), got list$"),
     ({"k": torch.zeros(2, 2, 9, 8)}, "same shape"),
     ({"v": torch.zeros(2, 2, 10, 4)}, "same shape"),
     ({"q": torch.zeros(2, 10, 8), "k": torch.zeros(2, 10, 8), "v": torch.zeros(2, 10, 8)}, "q must be a 4-D"),
@@ -226,3 +228,48 @@ def test_block_plans_are_cached_least_recently_used_first(monkeypatch):
     local_attention(q, q, q, 3, block_size=4)  # used again: now the most recent
     local_attention(q[:, :, :2], q[:, :, :2], q[:, :, :2], 3, block_size=4)  # a 65th plan evicts the oldest, length 11
     assert len(cache) == 64 and first in cache and (11, 3, 1, False, 4, "cpu") not in cache
+
+
+def test_traced_calls_build_their_plan_and_leave_the_cache_alone(monkeypatch):
+    """Under tracing (torch.jit.trace here; export and compilation likewise) a plan holds traced tensors: it is
+    built for the call and never cached, and the traced function still follows the definition."""
+    monkeypatch.setattr(local_attention_module, "_PLAN_CACHE", OrderedDict())
+    q, k, v, rpb = make_inputs(21, 5, True)
+    traced = torch.jit.trace(
+        lambda q, k, v: local_attention(q, k, v, 5, 3, True, rpb, backend="torch", block_size=4), (q, k, v),
+        check_trace=False)  # the check re-runs the function untraced, which caches as any eager call does
+    assert len(local_attention_module._PLAN_CACHE) == 0
+    torch.testing.assert_close(traced(q, k, v).double(), brute_force(q, k, v, 5, 3, True, rpb),
+                               atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("tracing", [False, True])
+def test_block_plans_are_made_on_the_inputs_device(monkeypatch, tracing):
+    """Every index and mask tensor of a plan, cached or built under tracing, is on the inputs' device (the meta
+    device stands in for a GPU, where index_select with a CPU index fails; meta accepts it)."""
+    plans = []
+    build = local_attention_module._block_plan
+    monkeypatch.setattr(local_attention_module, "_block_plan", lambda *args: plans.append(build(*args)) or plans[-1])
+    monkeypatch.setattr(local_attention_module, "_PLAN_CACHE", OrderedDict())
+    monkeypatch.setattr(local_attention_module, "_is_tracing", lambda: tracing)
+    q = torch.empty(1, 2, 50, 8, device="meta")
+    local_attention(q, q, q, 5, 2, backend="torch", block_size=16)
+    assert len(plans) == 1 and [t.device.type for t in plans[0]] == ["meta"] * len(plans[0])
+
+
+@pytest.mark.parametrize("backend", ["torch", "reference"])
+@pytest.mark.parametrize("with_rpb", [False, True])
+def test_attention_runs_in_the_inputs_dtype(monkeypatch, backend, with_rpb):
+    """SDPA gets a boolean mask or an additive one in the query's dtype (GPU kernels take no other), so a float32
+    bias table acts as its bfloat16 rounding: biases 256 and 257 round to the same bfloat16 value."""
+    masks = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
+                        lambda *args, attn_mask: masks.append(attn_mask) or sdpa(*args, attn_mask=attn_mask))
+    q, k, v, _ = (t.bfloat16() if t is not None else None for t in make_inputs(12, 3, False))
+    rpb = torch.tensor([[256.0, 257.0, 256.0, 257.0, 256.0]]).expand(2, 5) if with_rpb else None
+    out = local_attention(q, k, v, 3, rpb=rpb, backend=backend, block_size=4)
+    assert masks and all(mask.dtype in (torch.bool, torch.bfloat16) for mask in masks)
+    if with_rpb:
+        rounded = local_attention(q, k, v, 3, rpb=rpb.bfloat16(), backend=backend, block_size=4)
+        torch.testing.assert_close(out, rounded, atol=0, rtol=0)

@@ -117,7 +117,7 @@ SHARDS: tuple[Shard, ...] = (
     # dilations 1 / 3 / 8 run per mutant (a surviving mutant costs the whole selection).
     Shard("local_attention", ("ecgformer/ops/local_attention.py", "ecgformer/ops/neighborhood.py"),
           ("tests/test_ops_local_attention.py",),
-          pytest_args=("-k", "not flex and (not test_matches_brute_force or ((N2- or N7- or N257-) and "
+          pytest_args=("-k", "not test_flex_ and (not test_matches_brute_force or ((N2- or N7- or N257-) and "
                              "(K1- or K3- or K9- or K65-) and (d1- or d3- or d8-)))")),
 )
 
