@@ -4,6 +4,7 @@ per-record statuses for bad input, CSV/JSON output, the CLI, and an import where
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import math
 import os
@@ -21,6 +22,7 @@ from ecgformer.data.leads import STANDARD_LEADS
 from ecgformer.data.preprocess import Preprocess
 from ecgformer.export import export_bundle, from_preset
 from ecgformer.inference import BundleSpec, Predictor
+from ecgformer.inference.predictor import MAX_HEADER_BYTES, OutputError, Prediction, write_predictions
 from ecgformer.training.thresholds import Thresholds
 
 CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
@@ -139,6 +141,83 @@ def test_bad_inputs_get_their_status_and_the_batch_goes_on(bundle, dataset_dir, 
     assert statuses[good.stem] == "ok"
     for p in predictions:
         assert (p.status == "ok") == bool(p.probabilities)
+
+
+def padded_header(header: str, size: int) -> str:
+    """``header`` followed by ``#`` comment lines up to exactly ``size`` bytes."""
+    missing = size - len(header.encode())
+    lines = ["#" + "x" * 998 + "\n"] * (missing // 1000)
+    rest = missing - 1000 * len(lines)
+    return header + "".join(lines) + ("#" + "x" * (rest - 2) + "\n" if rest else "")
+
+
+def test_path_statuses_word_for_word(bundle, dataset_dir, tmp_path: Path) -> None:
+    """Statuses decided from the path alone: a data file is judged by its header, an empty folder, a path that
+    cannot be stat'ed, and the header size limit (at most 1 MiB, inclusive; an .npy array has no such limit)."""
+    folder, _ = bundle
+    good = real_records(dataset_dir)[0]
+    (tmp_path / "orphan.dat").write_bytes(bytes(16))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "loop.hea").symlink_to(tmp_path / "loop.hea")
+    header = good.with_suffix(".hea").read_text()
+    for name, size in (("padded", MAX_HEADER_BYTES), ("huge", MAX_HEADER_BYTES + 1)):
+        (tmp_path / f"{name}.hea").write_text(padded_header(header.replace(good.stem, name), size))
+        (tmp_path / f"{name}.dat").write_bytes(good.with_suffix(".dat").read_bytes())
+    assert (tmp_path / "padded.hea").stat().st_size == MAX_HEADER_BYTES
+    walk = np.cumsum(np.random.default_rng(0).standard_normal((12, 30_000)), axis=1) * 0.01
+    np.save(tmp_path / "long.npy", walk.astype(np.float32))  # 1.4 MB
+    names = ("orphan.dat", "empty", "loop.hea", "padded.hea", "huge.hea", "long.npy")
+    predictions = Predictor(folder).predict([*(tmp_path / n for n in names), good.with_suffix(".dat")])
+    loop = OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(tmp_path / "loop.hea"))
+    assert [p.status for p in predictions] == [
+        "missing header: no orphan.hea describes this data file",
+        "no records: the folder holds no .hea or .npy file",
+        f"unreadable: {loop}",
+        "ok",
+        f"unreadable: a {MAX_HEADER_BYTES + 1} byte header (WFDB headers are a few KB)",
+        "ok",
+        "ok"]
+
+
+PREDICTIONS = [Prediction("a/r1", "ok", {"NORM": 0.25, "MI": 0.75}, ["MI"]), Prediction("r2", "too short")]
+PREDICTIONS_CSV = "record,status,p_NORM,p_MI,labels\r\na/r1,ok,0.25,0.75,MI\r\nr2,too short,,,\r\n"
+PREDICTIONS_JSON = """[
+  {
+    "record": "a/r1",
+    "status": "ok",
+    "p_NORM": 0.25,
+    "p_MI": 0.75,
+    "labels": "MI"
+  },
+  {
+    "record": "r2",
+    "status": "too short",
+    "p_NORM": null,
+    "p_MI": null,
+    "labels": ""
+  }
+]"""
+
+
+def test_predictions_files_byte_for_byte_and_kept_unless_overwrite(tmp_path: Path, monkeypatch) -> None:
+    """CSV with RFC 4180 line ends and empty fields for records that are not ok, JSON indented by two; an existing
+    file is replaced only with ``overwrite``, also when it appears while the predictions are being written."""
+    csv_path, json_path = tmp_path / "p.csv", tmp_path / "p.json"
+    assert write_predictions(PREDICTIONS, ("NORM", "MI"), csv_path) == csv_path
+    assert csv_path.read_bytes() == PREDICTIONS_CSV.encode()
+    write_predictions(PREDICTIONS, ("NORM", "MI"), json_path)
+    assert json_path.read_bytes() == PREDICTIONS_JSON.encode()
+    with pytest.raises(OutputError, match=rf"^--out {csv_path}: exists; pass --overwrite to replace it$"):
+        write_predictions(PREDICTIONS[1:], ("NORM", "MI"), csv_path)
+    assert csv_path.read_bytes() == PREDICTIONS_CSV.encode()
+    write_predictions(PREDICTIONS[1:], ("NORM", "MI"), csv_path, overwrite=True)
+    assert csv_path.read_bytes() == b"record,status,p_NORM,p_MI,labels\r\nr2,too short,,,\r\n"
+    late = tmp_path / "late.csv"  # another process creates it after the check, before the write
+    monkeypatch.setattr(sys.modules["ecgformer.inference.predictor"], "remove_stale_temporaries",
+                        lambda folder: late.write_text("theirs"))
+    with pytest.raises(OutputError, match=rf"^--out {late}: could not be written \({late} exists"):
+        write_predictions(PREDICTIONS, ("NORM", "MI"), late)
+    assert late.read_text() == "theirs"
 
 
 def test_predict_cli_writes_csv_and_json(bundle, dataset_dir, tmp_path: Path) -> None:
