@@ -151,9 +151,20 @@ def padded_header(header: str, size: int) -> str:
     return header + "".join(lines) + ("#" + "x" * (rest - 2) + "\n" if rest else "")
 
 
+class Unpickled:
+    """Pickles as a call that creates ``marker``: a loader that unpickles it leaves the file behind."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return open, (str(self.marker), "w")
+
+
 def test_path_statuses_word_for_word(bundle, dataset_dir, tmp_path: Path) -> None:
     """Statuses decided from the path alone: a data file is judged by its header, an empty folder, a path that
-    cannot be stat'ed, and the header size limit (at most 1 MiB, inclusive; an .npy array has no such limit)."""
+    cannot be stat'ed, and the header size limit (at most 1 MiB, inclusive; an .npy array has no such limit); a
+    pickled .npy is refused without being unpickled."""
     folder, _ = bundle
     good = real_records(dataset_dir)[0]
     (tmp_path / "orphan.dat").write_bytes(bytes(16))
@@ -166,17 +177,24 @@ def test_path_statuses_word_for_word(bundle, dataset_dir, tmp_path: Path) -> Non
     assert (tmp_path / "padded.hea").stat().st_size == MAX_HEADER_BYTES
     walk = np.cumsum(np.random.default_rng(0).standard_normal((12, 30_000)), axis=1) * 0.01
     np.save(tmp_path / "long.npy", walk.astype(np.float32))  # 1.4 MB
-    names = ("orphan.dat", "empty", "loop.hea", "padded.hea", "huge.hea", "long.npy")
-    predictions = Predictor(folder).predict([*(tmp_path / n for n in names), good.with_suffix(".dat")])
+    marker = tmp_path / "unpickled"
+    np.save(tmp_path / "pickled.npy", np.array([Unpickled(marker)], dtype=object), allow_pickle=True)
+    names = ("orphan.dat", "absent.dat", "pickled.npy", "empty", "loop.hea", "padded.hea", "huge.hea", "long.npy")
+    predictions = Predictor(folder).predict([*(tmp_path / n for n in names), good.with_suffix(".dat"),
+                                             good.with_suffix("")])
     loop = OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(tmp_path / "loop.hea"))
+    assert not marker.exists()  # nothing user-supplied is unpickled
     assert [p.status for p in predictions] == [
         "missing header: no orphan.hea describes this data file",
+        "missing header: no absent.hea describes this data file",
+        "unreadable: ValueError: Object arrays cannot be loaded when allow_pickle=False",
         "no records: the folder holds no .hea or .npy file",
         f"unreadable: {loop}",
         "ok",
         f"unreadable: a {MAX_HEADER_BYTES + 1} byte header (WFDB headers are a few KB)",
         "ok",
-        "ok"]
+        "ok",
+        "ok"]  # a data file of a good record, and a record named without its suffix
 
 
 PREDICTIONS = [Prediction("a/r1", "ok", {"NORM": 0.25, "MI": 0.75}, ["MI"]), Prediction("r2", "too short")]
