@@ -4,10 +4,12 @@ per-record statuses for bad input, CSV/JSON output, the CLI, and an import where
 from __future__ import annotations
 
 import csv
+import dataclasses
 import errno
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,13 +21,70 @@ from test_models import small
 
 from ecgformer.cli import main
 from ecgformer.data.leads import STANDARD_LEADS
-from ecgformer.data.preprocess import Preprocess
+from ecgformer.data.preprocess import Preprocess, resample
 from ecgformer.export import export_bundle, from_preset
 from ecgformer.inference import BundleSpec, Predictor
+from ecgformer.inference.bundle import InputError
 from ecgformer.inference.predictor import MAX_HEADER_BYTES, OutputError, Prediction, write_predictions
 from ecgformer.training.thresholds import Thresholds
 
 CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
+
+
+# The BundleSpec tests come first: they need no exported model, so (with pytest -x, as mutation testing runs them)
+# a bug they catch fails before the module's bundle is exported.
+SPEC = BundleSpec(class_names=("A", "B", "C"), task_type="multilabel", threshold_values=(0.5, 0.4, 0.6),
+                  sampling_rate=100.0, lead_names=("I", "II"), length=200, min_length=150, window_stride=100,
+                  aggregation="mean", preprocess=Preprocess())
+WALK = (np.cumsum(np.random.default_rng(0).standard_normal((3, 450)), axis=1) * 0.05).astype(np.float32)
+
+
+def _with_invalid(signal: np.ndarray) -> np.ndarray:
+    signal = signal.copy()
+    signal[1, [3, 40]] = np.nan
+    signal[0, 7] = np.inf
+    return signal
+
+
+@pytest.mark.parametrize(("signal", "fs", "leads", "status"), [
+    (WALK[:2], float("nan"), ["I", "II"], "bad sampling rate: nan Hz is not a finite rate above 0"),
+    (WALK[:2], float("inf"), ["I", "II"], "bad sampling rate: inf Hz is not a finite rate above 0"),
+    (WALK[:2], -250.0, ["I", "II"], "bad sampling rate: -250.0 Hz is not a finite rate above 0"),
+    (WALK[:2], 0, ["I", "II"], "bad sampling rate: 0 Hz is not a finite rate above 0"),
+    (WALK[:2], "100", ["I", "II"], "bad sampling rate: '100' Hz is not a finite rate above 0"),
+    (WALK[:2], 0.001, ["I", "II"], "bad sampling rate: cannot resample 0.001 Hz to 100 Hz: the rate ratio is beyond "
+                                   "1:1000 (or no fraction of terms up to 1000 is within 0.1% of it)"),
+    (WALK[None, :2], 100.0, ["I", "II"], "expected a (leads, samples) array with 2 rows, got shape (1, 2, 450)"),
+    (WALK, 100.0, ["I", "II"], "expected a (leads, samples) array with 2 rows, got shape (3, 450)"),
+    (WALK[:2], 100.0, ["V1", "II"], "missing leads: lead I not in record (has V1, II)"),
+    (WALK, 100.0, ["II", "I", "II"], "bad lead names: lead list has duplicates: ['II', 'I', 'II']"),
+    (_with_invalid(WALK[:2]), 100.0, ["I", "II"], "NaN/invalid samples: 3"),
+    (np.stack([WALK[0], np.full(450, 0.3)]), 100.0, ["I", "II"], "flat-line leads: II"),
+    (np.stack([np.full(450, 0.3), WALK[0] * 1e-5]), 100.0, ["I", "II"], "flat-line leads: I, II"),
+    (WALK[:2, :149], 100.0, ["I", "II"], "too short: 1.49 s, the model needs at least 1.50 s"),
+    (WALK[:2, :298], 200.0, ["I", "II"], "too short: 1.49 s, the model needs at least 1.50 s")])
+def test_bundle_spec_refuses_a_record_with_its_status(signal, fs, leads, status) -> None:
+    with pytest.raises(InputError, match=f"^{re.escape(status)}$"):
+        SPEC.prepare(signal, fs, leads)
+
+
+def test_bundle_spec_reorders_resamples_and_cuts_windows_by_hand() -> None:
+    """Leads in the bundle's order (others dropped), the rate converted, exactly ``min_length`` accepted; windows
+    every ``window_stride`` samples and the last one aligned to the end; labels at or above their threshold."""
+    conformed = SPEC.conform(WALK, 100.0, ["II", "V1", "I"])
+    assert conformed.dtype == np.float32
+    np.testing.assert_array_equal(conformed, WALK[[2, 0]])
+    np.testing.assert_array_equal(SPEC.conform(WALK[:2], np.float32(200.0), ["I", "II"]),
+                                  resample(WALK[:2], 200.0, 100.0))
+    assert SPEC.conform(WALK[:2, :150], 100, ["I", "II"]).shape == (2, 150)
+    windows = SPEC.prepare(WALK, 100.0, ["II", "V1", "I"])
+    np.testing.assert_array_equal(windows, np.stack([WALK[[2, 0], s:s + 200] for s in (0, 100, 200, 250)]))
+    np.testing.assert_array_equal(SPEC.windows(WALK[:2, :400]), np.stack([WALK[:2, s:s + 200] for s in (0, 100, 200)]))
+    np.testing.assert_array_equal(SPEC.windows(WALK[:2, :150]), np.pad(WALK[:2, :150], ((0, 0), (0, 50)))[None])
+    assert SPEC.labels(np.array([0.5, 0.399, 0.61])) == ["A", "C"]
+    assert SPEC.labels(np.array([0.2, 0.3, 0.1])) == []
+    for spec in (dataclasses.replace(SPEC, task_type="singlelabel"), dataclasses.replace(SPEC, threshold_values=None)):
+        assert spec.labels(np.array([0.2, 0.45, 0.35])) == ["B"]
 
 
 @pytest.fixture(scope="module")

@@ -212,6 +212,7 @@ class BundleSpec:
         """
         if not (isinstance(fs, (int, float, np.number)) and np.isfinite(fs) and fs > 0):
             raise InputError(f"bad sampling rate: {fs!r} Hz is not a finite rate above 0")
+        fs = float(fs)  # a numpy scalar rate (e.g. read from an .npz) resamples like a float
         signal = np.asarray(signal, dtype=np.float32)
         if signal.ndim != 2 or signal.shape[0] != len(leads):
             raise InputError(f"expected a (leads, samples) array with {len(leads)} rows, got shape {signal.shape}")
