@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ecgformer.data import CinC2021, RecordError
+from ecgformer.data import CinC2021, DataError, RecordError
+from ecgformer.data.cinc2021 import read_scored_classes
+from ecgformer.data.labels import hash_fold
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +121,141 @@ def test_unscored_only_records_kept_negative_or_skipped(root: Path, reader: CinC
     with pytest.raises(RecordError, match="no scored class"):
         CinC2021(root, unlabelled="raise")
     assert reader.scoring_weights().shape == (26, 26)
+
+
+# A hand-made miniature of the challenge layout: three scored classes (one merges two equivalent codes, one has
+# no row in either mapping file) and a few 12-lead format-16 records with edge-case headers.
+GROUPS = ["164889003", "713427006|59118001", "999999"]
+ABBREVIATIONS = ["AF", "CRBBB|RBBB", "X"]
+WEIGHTS = [[1.0, 0.5, 0.0], [0.5, 1.0, 0.25], [0.0, 0.25, 1.0]]
+SCORED = [("atrial fibrillation", "164889003", "AF"), ("complete right bundle branch block", "713427006", "CRBBB"),
+          ("right bundle branch block", "59118001", "RBBB")]
+UNSCORED = [("abnormal QRS", "164951009", "abQRS")]
+LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+
+
+def write_csv(path: Path, rows: Sequence[Sequence[object]]) -> None:
+    with open(path, "w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+
+
+def write_scoring_files(root: Path, abbreviations: Sequence[str] | None = ABBREVIATIONS,
+                        scored: Sequence[tuple[str, str, str]] = SCORED) -> None:
+    """weights.csv (and weights_abbreviations.csv unless ``abbreviations`` is None) for GROUPS/WEIGHTS, and the
+    two dx_mapping files."""
+    root.mkdir(parents=True, exist_ok=True)
+    write_csv(root / "weights.csv", [["", *GROUPS], *([g, *row] for g, row in zip(GROUPS, WEIGHTS))])
+    if abbreviations is not None:
+        write_csv(root / "weights_abbreviations.csv",
+                  [["", *abbreviations], *([a, *row] for a, row in zip(abbreviations, WEIGHTS))])
+    write_csv(root / "dx_mapping_scored.csv", [("Dx", "SNOMEDCTCode", "Abbreviation"), *scored])
+    write_csv(root / "dx_mapping_unscored.csv", [("Dx", "SNOMEDCTCode", "Abbreviation"), *UNSCORED])
+
+
+def write_record(folder: Path, name: str, comments: Sequence[str]) -> None:
+    """A 12-lead, 50-sample format-16 record with the given ``#`` comment lines."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (np.arange(50 * 12, dtype="<i2").reshape(50, 12) % 7).tofile(folder / f"{name}.dat")
+    lines = [f"{name} 12 500 50", *(f"{name}.dat 16 1000/mV 16 0 0 0 0 {lead}" for lead in LEADS)]
+    (folder / f"{name}.hea").write_text("\n".join([*lines, *(f"#{c}" for c in comments)]) + "\n")
+
+
+def write_mini_dataset(root: Path, training: str) -> Path:
+    """Scoring files in ``root``, records in ``root/training`` (``training="training"``) or ``root`` itself
+    (``""``); returns the folder of the records. In stem order: A01 (src_b), B01, C01 (src_a), D01 (src_b, empty
+    header), E01 (top level, no source folder), F01 (src_a). Path order differs (E01 first, then src_a, src_b)."""
+    write_scoring_files(root)
+    records = root / training
+    write_record(records / "src_b", "A01", ["Age: 62.5", "Sex: Female", "Dx: 164889003,59118001"])
+    write_record(records / "src_a", "B01", ["Dx: 111111, 222222"])  # no age, no sex, two unknown codes
+    write_record(records / "src_a", "C01", ["Age: 40", "Sex: Male"])  # no #Dx line
+    (records / "src_b" / "D01.hea").write_text("")
+    write_record(records, "E01", ["Age: 1.2.3", "Sex: Male", "Dx: 713427006"])
+    write_record(records / "src_a", "F01", ["Age: Unknown", "Sex: Female", "Dx: 164951009,164889003"])
+    return records
+
+
+@pytest.mark.parametrize("training", ["training", ""], ids=["training-folder", "records-in-root"])
+def test_mini_dataset_labels_metadata_and_skips(tmp_path: Path, training: str) -> None:
+    """Every field of the scan on hand-made headers: records in stem order, merged and code-less classes with their
+    descriptions, per-record source/age/sex/dx/dx_unknown/fold, and the exact reasons records are skipped (no
+    #Dx line; unreadable header, with the records after it still read)."""
+    records = write_mini_dataset(tmp_path, training)
+    reader = CinC2021(tmp_path, on_error="skip")
+    assert reader.classes == ABBREVIATIONS and reader.class_codes == GROUPS
+    assert reader.class_descriptions == {"164889003": "atrial fibrillation",
+                                         "713427006|59118001": "complete right bundle branch block",
+                                         "999999": "999999"}
+    assert reader.record_ids == ["A01", "B01", "E01", "F01"]
+    np.testing.assert_array_equal(reader.labels, [[1, 1, 0], [0, 0, 0], [0, 1, 0], [1, 0, 0]])
+    assert [(s.record, s.reason) for s in reader.skipped] == [
+        ("C01", "empty label set (no #Dx codes in the header)"),
+        ("D01", f"header {records / 'src_b' / 'D01.hea'} has no record line")]
+    meta = reader.metadata
+    assert meta["source"].to_dict() == {"A01": "src_b", "B01": "src_a", "E01": "", "F01": "src_a"}
+    assert meta["sex"].to_dict() == {"A01": "Female", "B01": "", "E01": "Male", "F01": "Female"}
+    assert meta["age"].iloc[0] == 62.5 and meta["age"].iloc[1:].isna().all()  # missing, "1.2.3", "Unknown": NaN
+    assert meta["dx"].to_dict() == {"A01": "164889003,59118001", "B01": "111111,222222", "E01": "713427006",
+                                    "F01": "164951009,164889003"}
+    assert meta["dx_unknown"].to_dict() == {"A01": "", "B01": "111111,222222", "E01": "", "F01": ""}
+    assert reader.folds.tolist() == [hash_fold(r) for r in reader.record_ids]
+    assert set(reader.folds.tolist()) <= set(range(1, 11))
+
+
+def test_sources_keep_only_the_named_folders(tmp_path: Path) -> None:
+    """``sources`` selects records by their folder under ``training/``."""
+    write_mini_dataset(tmp_path, "training")
+    reader = CinC2021(tmp_path, sources=["src_a"], on_error="skip")
+    assert reader.record_ids == ["B01", "F01"]
+    assert [s.record for s in reader.skipped] == ["C01"]
+
+
+@pytest.mark.parametrize("abbreviations", [ABBREVIATIONS, None], ids=["abbreviations", "no-abbreviations"])
+def test_read_scored_classes_from_the_root_given(tmp_path: Path, abbreviations: list[str] | None) -> None:
+    """Groups, names (abbreviations, else the codes) and weights come from the scoring files in ``root``."""
+    write_scoring_files(tmp_path, abbreviations)
+    groups, names, weights = read_scored_classes(tmp_path)
+    assert groups == GROUPS and names == (abbreviations or GROUPS)
+    np.testing.assert_array_equal(weights, WEIGHTS)
+
+
+def _drop_weights(root: Path) -> None:
+    (root / "weights.csv").unlink()
+
+
+def _header_only_weights(root: Path) -> None:
+    write_csv(root / "weights.csv", [["", *GROUPS]])
+
+
+def _short_abbreviations(root: Path) -> None:
+    write_scoring_files(root, abbreviations=ABBREVIATIONS[:2])
+
+
+def _scored_codes_outside_weights(root: Path) -> None:
+    write_scoring_files(root, scored=[*SCORED, ("first stray", "111", "S1"), ("second stray", "222", "S2")])
+
+
+def _empty_abbreviations(root: Path) -> None:
+    (root / "weights_abbreviations.csv").write_text("")
+
+
+def _short_mapping_row(root: Path) -> None:
+    write_scoring_files(root, scored=[*SCORED, ("stray",)])
+
+
+@pytest.mark.parametrize(("spoil", "message"), [
+    (_drop_weights, "cinc2021: missing scoring file {root}/weights.csv"),
+    (_empty_abbreviations, "cinc2021: scoring file {root}/weights_abbreviations.csv is empty"),
+    (_short_mapping_row, "cinc2021: {root}/dx_mapping_scored.csv line %d has 1 cells, its header 3" % (len(SCORED) + 2)),
+    (_header_only_weights, "cinc2021: {root}/weights.csv: empty weights table"),
+    (_short_abbreviations, "cinc2021: weights_abbreviations.csv and weights.csv disagree on the class count"),
+    (_scored_codes_outside_weights, "cinc2021: scored code 111 of dx_mapping_scored.csv is not in weights.csv"),
+], ids=["no-weights", "empty-abbreviations", "short-mapping-row", "empty-weights", "abbreviation-count",
+        "scored-code-outside-weights"])
+def test_read_scored_classes_rejects_bad_scoring_files(tmp_path: Path, spoil: Callable[[Path], None],
+                                                        message: str) -> None:
+    """Each inconsistency of the scoring files is a DataError with its exact message (the first stray code named)."""
+    write_scoring_files(tmp_path)
+    spoil(tmp_path)
+    with pytest.raises(DataError, match=f"^{re.escape(message.format(root=tmp_path))}$"):
+        read_scored_classes(tmp_path)

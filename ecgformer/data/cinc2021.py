@@ -25,7 +25,10 @@ def _read_csv_rows(path: Path) -> list[list[str]]:
     if not path.is_file():
         raise DataError(f"cinc2021: missing scoring file {path}")
     with open(path, newline="", encoding="utf-8") as handle:
-        return [row for row in csv.reader(handle) if row]
+        rows = [row for row in csv.reader(handle) if row]
+    if not rows:
+        raise DataError(f"cinc2021: scoring file {path} is empty")
+    return rows
 
 
 def read_scored_classes(root: Path) -> tuple[list[str], list[str], np.ndarray]:
@@ -56,9 +59,12 @@ def read_scored_classes(root: Path) -> tuple[list[str], list[str], np.ndarray]:
 def _dict_rows(path: Path) -> list[dict[str, str]]:
     """The rows of a ``dx_mapping`` file as dicts; :class:`DataError` unless it has ``Dx`` and ``SNOMEDCTCode``."""
     rows = _read_csv_rows(path)
-    missing = [column for column in ("Dx", "SNOMEDCTCode") if not rows or column not in rows[0]]
+    missing = [column for column in ("Dx", "SNOMEDCTCode") if column not in rows[0]]
     if missing:
-        raise DataError(f"cinc2021: {path} has no column {missing[0]} (columns: {', '.join(rows[0] if rows else [])})")
+        raise DataError(f"cinc2021: {path} has no column {missing[0]} (columns: {', '.join(rows[0])})")
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) != len(rows[0]):
+            raise DataError(f"cinc2021: {path} line {number} has {len(row)} cells, its header {len(rows[0])}")
     return [dict(zip(rows[0], row)) for row in rows[1:]]
 
 
