@@ -16,7 +16,7 @@ from .download import DatasetSource, missing_record_files
 from .errors import DataError, FlatPolicy, OnError, RecordError, Skipped
 from .labels import hash_fold, multi_hot
 from .registry import register_dataset
-from .wfdb_io import EcgRecord, read_header
+from .wfdb_io import EcgRecord, check_data_files, read_header
 
 __all__ = ["MITBIH", "MITBIHWindows", "MITBIHBeats", "AAMI_CLASSES", "AAMI_MAP", "RHYTHM_CLASSES",
            "DS1", "DS2", "PACED", "Annotations"]
@@ -66,7 +66,7 @@ def read_annotations(header_path: Path, n_samples: int, record: str, extension: 
         raise RecordError(record, f"missing annotation file {base.name}.{extension}")
     ann = wfdb.rdann(str(base), extension)
     samples = np.asarray(ann.sample, dtype=np.int64)
-    symbols = np.asarray(ann.symbol)
+    symbols = np.asarray(ann.symbol, dtype=str)  # "<U1" also when the file holds no annotation
     is_beat = np.array([s in AAMI_MAP for s in symbols], dtype=bool)
     starts, rhythms = [], []
     for sample, symbol, aux in zip(samples, symbols, ann.aux_note):
@@ -79,7 +79,7 @@ def read_annotations(header_path: Path, n_samples: int, record: str, extension: 
             raise RecordError(record, f"unknown rhythm annotation {rhythm!r} at sample {sample}")
         starts.append(int(sample))
         rhythms.append(rhythm)
-    stops = starts[1:] + [n_samples]
+    stops = starts[1:] + [n_samples] if starts else []
     return Annotations(beat_samples=samples[is_beat],
                        beat_classes=np.array([AAMI_MAP[s] for s in symbols[is_beat]], dtype="<U1"),
                        beat_symbols=symbols[is_beat], rhythm_starts=np.asarray(starts, dtype=np.int64),
@@ -132,7 +132,9 @@ class MITBIH(WfdbReader):
                              meta={"split": "DS1" if record_id in DS1 else "DS2" if record_id in DS2
                                    else "paced" if record_id in PACED else ""})
             try:
-                n_samples = read_header(header_path, record_id).n_samples or 0
+                header = read_header(header_path, record_id)
+                # a header may leave the length out (valid WFDB): the data file then gives it
+                n_samples = header.n_samples if header.n_samples is not None else check_data_files(header, record_id)
                 ann = read_annotations(header_path, n_samples, record_id)
             except RecordError as exc:
                 cand.problem = exc.problem
