@@ -13,6 +13,7 @@ import pytest
 import wfdb
 
 from ecgformer.data import MITBIH, EmptySplitError, LabelledSource, RecordError, Skipped
+from ecgformer.data.labels import hash_fold, multi_hot
 from ecgformer.data.mitdb import read_annotations
 
 # ANSI/AAMI EC57 grouping of the MIT-BIH beat symbols, written out here independently of the library
@@ -131,9 +132,9 @@ def write_record(folder: Path, record_id: str, annotations: Sequence[tuple[int, 
         write_atr(folder / f"{record_id}.atr", annotations)
 
 
-def sha256_fold(record_id: str) -> int:
-    """The documented fold of a record id: first 8 bytes of its sha256, little-endian, modulo 10, plus 1."""
-    return int.from_bytes(hashlib.sha256(record_id.encode()).digest()[:8], "little") % 10 + 1
+def sha256_fold(record_id: str, n_folds: int = 10) -> int:
+    """The documented fold of a record id: first 8 bytes of its sha256, little-endian, modulo n_folds, plus 1."""
+    return int.from_bytes(hashlib.sha256(record_id.encode()).digest()[:8], "little") % n_folds + 1
 
 
 # Every hand-made record: normal rhythm from sample 0, two normal beats and a PVC, in 200 samples.
@@ -275,3 +276,24 @@ def test_split_errors_say_which_split(which: str | list[int], error: type[Except
     with pytest.raises(error, match=f"^{re.escape(message)}$") as info:
         FoldsOnly([3, 1, 3, 10]).split(which)
     assert type(info.value) is error
+
+
+def test_multi_hot_rows_and_its_errors_word_for_word() -> None:
+    """The label matrix is uint8 with one 1 per carried class; a stray label or a repeated class name is an error
+    naming it (labels are never dropped silently)."""
+    matrix = multi_hot([("B",), (), ("C", "A", "B")], ["A", "B", "C"])
+    assert matrix.dtype == np.uint8 and matrix.tolist() == [[0, 1, 0], [0, 0, 0], [1, 1, 1]]
+    with pytest.raises(ValueError, match=r"^label 'D' of row 1 is not a class \(A, B, C\)$"):
+        multi_hot([("A",), ("B", "D")], ["A", "B", "C"])
+    with pytest.raises(ValueError, match=r"^duplicate class names in \['A', 'B', 'A'\]$"):
+        multi_hot([("A",)], ("A", "B", "A"))
+
+
+@pytest.mark.parametrize("n_folds", [None, 5])
+def test_hash_fold_is_the_documented_sha256_rule(n_folds: int | None) -> None:
+    """Fold = first 8 bytes of the id's sha256, little-endian, modulo the fold count (10 by default), plus 1."""
+    for record_id in ("100", "HR00001", "E00007", "ψ-record"):
+        if n_folds is None:
+            assert hash_fold(record_id) == sha256_fold(record_id)
+        else:
+            assert hash_fold(record_id, n_folds) == sha256_fold(record_id, n_folds)
