@@ -234,15 +234,19 @@ def test_path_statuses_word_for_word(bundle, dataset_dir, tmp_path: Path) -> Non
         (tmp_path / f"{name}.hea").write_text(padded_header(header.replace(good.stem, name), size))
         (tmp_path / f"{name}.dat").write_bytes(good.with_suffix(".dat").read_bytes())
     assert (tmp_path / "padded.hea").stat().st_size == MAX_HEADER_BYTES
+    (tmp_path / "dirdata.hea").write_text(header.replace(good.stem, "dirdata"))
+    (tmp_path / "dirdata.dat").mkdir()
     walk = np.cumsum(np.random.default_rng(0).standard_normal((12, 30_000)), axis=1) * 0.01
     np.save(tmp_path / "long.npy", walk.astype(np.float32))  # 1.4 MB
     marker = tmp_path / "unpickled"
     np.save(tmp_path / "pickled.npy", np.array([Unpickled(marker)], dtype=object), allow_pickle=True)
-    names = ("orphan.dat", "absent.dat", "pickled.npy", "empty", "loop.hea", "padded.hea", "huge.hea", "long.npy")
+    names = ("orphan.dat", "absent.dat", "pickled.npy", "empty", "loop.hea", "padded.hea", "huge.hea", "long.npy",
+             "dirdata.hea")
     predictions = Predictor(folder).predict([*(tmp_path / n for n in names), good.with_suffix(".dat"),
                                              good.with_suffix("")])
     loop = OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(tmp_path / "loop.hea"))
     assert not marker.exists()  # nothing user-supplied is unpickled
+    assert [p.record for p in predictions] == [str(tmp_path / Path(n).stem) for n in names] + [str(good.with_suffix(""))] * 2
     assert [p.status for p in predictions] == [
         "missing header: no orphan.hea describes this data file",
         "missing header: no absent.hea describes this data file",
@@ -252,6 +256,7 @@ def test_path_statuses_word_for_word(bundle, dataset_dir, tmp_path: Path) -> Non
         "ok",
         f"unreadable: a {MAX_HEADER_BYTES + 1} byte header (WFDB headers are a few KB)",
         "ok",
+        "refused: data file dirdata.dat is not a regular file; not opened",
         "ok",
         "ok"]  # a data file of a good record, and a record named without its suffix
 
