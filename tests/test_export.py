@@ -7,6 +7,7 @@ windows in every stage); one bundle per preset is cached for the module.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from ecgformer.export import ParityError, export_bundle, from_preset, load_sourc
 from ecgformer.export.bundle import (
     bundle_json,
     check_parity,
+    parity_batch,
     parity_inputs,
     parity_lengths,
 )
@@ -39,6 +41,48 @@ TINY = {"sampling_rate": 250.0, "seconds": 8.0}
 
 def tiny_source(name: str, **kwargs: object):
     return from_preset(name, **{**TINY, **small(name), **kwargs})
+
+
+PARITY_SPEC = BundleSpec(class_names=("A", "B"), task_type="multilabel", threshold_values=(0.5, 0.5),
+                         sampling_rate=100.0, lead_names=("I", "II"), length=200, min_length=150, window_stride=100,
+                         aggregation="mean", preprocess=Preprocess())
+
+
+def test_parity_batch_is_the_first_window_of_each_record_and_names_them() -> None:
+    """One window per record, its first; the source is "synthetic" or "records" with the names in order."""
+    records = [np.arange(900, dtype=np.float32).reshape(2, 450) * k for k in (1, 2)]
+    inputs, source = parity_batch(PARITY_SPEC, records, ["ptbxl/00001_hr", "cinc2021/A0001"])
+    np.testing.assert_array_equal(inputs, np.stack([r[:, :200] for r in records]))
+    assert source == "records ptbxl/00001_hr, cinc2021/A0001"
+    assert parity_batch(PARITY_SPEC, records[:1], ["synthetic/0"])[1] == "synthetic"
+
+
+def test_parity_inputs_come_from_the_root_given_else_are_synthetic(tmp_path: Path) -> None:
+    """Three records by default; the first headers of each dataset folder of ``root`` in sorted order, read back
+    by wfdb as the reference; synthetic ECGs when ``root`` has too few."""
+    import wfdb
+
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    walk = np.cumsum(np.random.default_rng(0).standard_normal((450, 2)), axis=0) * 0.05
+    for name in ("r2", "r1"):
+        wfdb.wrsamp(name, fs=100, units=["mV", "mV"], sig_name=["I", "II"], p_signal=walk, fmt=["16", "16"],
+                    write_dir=str(folder))
+    inputs, source = parity_inputs(PARITY_SPEC, 2, root=tmp_path)
+    assert source == "records dataset/r1, dataset/r2"
+    expected = wfdb.rdrecord(str(folder / "r1")).p_signal.T[:, :200]
+    np.testing.assert_allclose(inputs, np.stack([expected, expected]), atol=1e-6)
+    inputs, source = parity_inputs(PARITY_SPEC, root=tmp_path)  # 3 wanted, 2 there
+    assert source == "synthetic" and inputs.shape == (3, 2, 200)
+
+
+@pytest.mark.parametrize(("length", "min_length", "expected"), [
+    (200, 150, (200, 151, 150)),  # 3/4 of 200, plus one; half of 200 plus three is below min_length
+    (1000, 100, (1000, 751, 503)),
+    (200, 199, (200, 199))])  # both shorter lengths clamp to min_length: listed once
+def test_parity_lengths_by_hand(length: int, min_length: int, expected: tuple[int, ...]) -> None:
+    spec = dataclasses.replace(PARITY_SPEC, length=length, min_length=min_length)
+    assert parity_lengths(spec) == expected
 
 
 @pytest.fixture(scope="module")

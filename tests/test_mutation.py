@@ -97,6 +97,16 @@ def test_equivalents_name_a_line_and_a_reason() -> None:
                                                    for p in mutation.EQUIVALENTS.glob("*.json"))
 
 
+def test_a_rescored_shard_keeps_the_date_and_commit_of_its_run(tmp_path: Path) -> None:
+    """``--rerun none`` reports the run that checked the mutants: mutmut's stats file gives its commit and time."""
+    assert mutation.stats_run(tmp_path) == {}
+    stats = tmp_path / "mutants" / "mutmut-stats.json"
+    stats.parent.mkdir()
+    stats.write_text(json.dumps({"git_commit": "7ef0a0fe290a4e19eae0407034eb656e95acc82f"}))
+    os.utime(stats, (1796688000, 1796688000))  # 2026-12-08 00:00:00 UTC
+    assert mutation.stats_run(tmp_path) == {"date": "2026-12-08 00:00:00", "commit": "7ef0a0f"}
+
+
 TOY = '''\
 def tax(amount, rate):
     if amount > 100:
