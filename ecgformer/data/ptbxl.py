@@ -30,7 +30,12 @@ def ptbxl_task_map(statements: pd.DataFrame, task: str) -> tuple[list[str], dict
     ``rhythm`` = statements flagged in those columns.
     """
     def flagged(column: str) -> pd.DataFrame:
-        return statements[statements[column].fillna(0).astype(float) == 1.0]
+        flags = pd.to_numeric(statements[column], errors="coerce")  # empty cells are NaN: not flagged
+        stray = statements[column][flags.isna() & statements[column].notna()]
+        if len(stray):
+            raise DataError(f"ptbxl: scp_statements.csv column {column} holds {stray.iloc[0]!r} for statement "
+                            f"{stray.index[0]}, not a 0/1 flag")
+        return statements[flags == 1.0]
 
     mapping: dict[str, set[str]] = {}
     if task == "all":
