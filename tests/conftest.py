@@ -18,6 +18,12 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("ECGFORMER_DATA", str(REPO.parent / "shared" / "data"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests in file and line order however their ids were given: mutation testing passes them as a set, and
+    with ``-x`` the fast tests written first in a file then stop a run before its slow fixtures are built."""
+    items.sort(key=lambda item: (str(item.path), item.location[1]))
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """Folder of the real PhysioNet records ($ECGFORMER_DATA, default ../shared/data); skip when absent."""
