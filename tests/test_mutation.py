@@ -107,6 +107,16 @@ def test_a_rescored_shard_keeps_the_date_and_commit_of_its_run(tmp_path: Path) -
     assert mutation.stats_run(tmp_path) == {"date": "2026-12-08 00:00:00", "commit": "7ef0a0f"}
 
 
+def test_a_shard_keeps_its_mutmut_time_across_resumed_runs(tmp_path: Path) -> None:
+    """Resumed or re-checked runs add to the time of the shard's last full run; a re-scored one reports it (None
+    before any run recorded one)."""
+    assert mutation.shard_seconds(tmp_path, 0.0, "none") is None
+    assert mutation.shard_seconds(tmp_path, 30.0, "all") == 30.0
+    assert mutation.shard_seconds(tmp_path, 12.5, "survivors") == 42.5
+    assert mutation.shard_seconds(tmp_path, 0.0, "none") == 42.5
+    assert mutation.shard_seconds(tmp_path, 5.0, "all") == 5.0
+
+
 TOY = '''\
 def tax(amount, rate):
     if amount > 100:

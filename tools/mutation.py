@@ -315,6 +315,18 @@ def mutant_results(folder: Path, shard: Shard, patterns: list[str] | None = None
     return results
 
 
+def shard_seconds(folder: Path, seconds: float, rerun: str) -> float | None:
+    """The shard's mutmut time since its last full run: ``seconds`` plus, unless ``rerun`` is ``"all"``, the time
+    of the runs that resumed or re-checked it (kept in ``run_seconds.json`` of its folder); for ``rerun="none"``
+    the recorded time, None when no run of this tool recorded one."""
+    record = folder / "run_seconds.json"
+    if rerun == "none":
+        return json.loads(record.read_text()) if record.exists() else None
+    total = seconds + (json.loads(record.read_text()) if rerun != "all" and record.exists() else 0.0)
+    record.write_text(json.dumps(total))
+    return total
+
+
 def stats_run(folder: Path) -> dict[str, str]:
     """``date`` and short ``commit`` of the shard's last mutmut run, from its stats file: a re-scored shard keeps
     those of the run that checked its mutants."""
@@ -425,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{shard.name}: mutmut on {len(names)} mutant name pattern(s) in {folder}", flush=True)
         try:
             seconds, out_of_time = run_mutmut(folder, names, args.max_children, left) if names else (0.0, False)
+            seconds = shard_seconds(folder, seconds, args.rerun)
         except MutmutError as error:  # one broken shard does not stop the others
             print(f"  {error}")
             report["shards"][shard.name] = {"error": str(error)}
@@ -433,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         results = mutant_results(folder, shard, patterns)
         scores, survivors, stale = module_scores(folder, shard, results, equivalents)
         ran = stats_run(folder) if args.rerun == "none" else machine
-        report["shards"][shard.name] = {"seconds": round(seconds), "stopped_by_budget": out_of_time,
+        report["shards"][shard.name] = {"seconds": None if seconds is None else round(seconds), "stopped_by_budget": out_of_time,
                                         "date": ran.get("date"), "commit": ran.get("commit"),
                                         "tests": list(shard.tests), "survivors": survivors, "stale_equivalents": stale}
         report["modules"].update(scores)
@@ -447,20 +460,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  stale equivalence entry (the mutant no longer writes the listed line): {name}")
         failed |= bool(stale)
         if out_of_time:
-            print(f"  stopped after {seconds:.0f} s (budget); mutants not checked are listed as not_checked")
+            print(f"  stopped by the budget ({seconds:.0f} s of mutmut in all); mutants not checked are listed as "
+                  "not_checked")
     out = args.out or (RESULTS if touched is None else None)
     if out is not None:  # shards run on their own update their entries of an existing report
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.exists():
             previous = json.loads(out.read_text())
-            earlier = previous.get("shards", {})
-            if args.rerun != "all":  # a resumed or re-checked shard took its earlier time too
-                for name, shard in report["shards"].items():
-                    shard["seconds"] = shard.get("seconds", 0) + earlier.get(name, {}).get("seconds", 0)
             report["shards"] = {**previous.get("shards", {}), **report["shards"]}
             report["modules"] = {**previous.get("modules", {}), **report["modules"]}
         report["command"] = "python tools/mutation.py" + "".join(f" --shard {name}" for name in report["shards"])
-        report["wall_s"] = sum(shard.get("seconds", 0) for shard in report["shards"].values())
+        report["wall_s"] = sum(shard.get("seconds") or 0 for shard in report["shards"].values())
         report["targets"] = [{"target": f"{module} mutants killed", "value": counts["score"], "limit": TARGET_SCORE,
                               "met": counts["score"] is not None and counts["score"] >= TARGET_SCORE}
                              for module, counts in sorted(report["modules"].items())]

@@ -129,7 +129,8 @@ def _mutation_tables(result: dict[str, Any]) -> list[str]:
         rows.append([f"`{module}`", total, counts["killed"], counts["survived"] + counts["other"], counts["no_tests"],
                      counts["equivalent"], "-" if counts["score"] is None else f"{100 * counts['score']:.1f} %"])
     shards = [[f"`{name}`", ", ".join(f"`{test}`" for test in shard.get("tests", [])) or shard.get("error", ""),
-               _duration(shard.get("seconds", 0))] for name, shard in sorted(result["shards"].items())]
+               "-" if shard.get("seconds") is None else _duration(shard["seconds"])]
+              for name, shard in sorted(result["shards"].items())]
     return [markdown_table(header, rows, align="lrrrrrr"),
             "Shards (tests run against each mutant, time of the shard's last run):\n\n"
             + markdown_table(["shard", "tests", "time"], shards)]
