@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +85,54 @@ def test_parity_inputs_come_from_the_root_given_else_are_synthetic(tmp_path: Pat
 def test_parity_lengths_by_hand(length: int, min_length: int, expected: tuple[int, ...]) -> None:
     spec = dataclasses.replace(PARITY_SPEC, length=length, min_length=min_length)
     assert parity_lengths(spec) == expected
+
+
+class StandInExport:
+    """An exported model's runner that differs from an all-zero eager model by ``offsets[(batch, length)]``, raises
+    for the shapes in ``raises``, and records the shapes it is called with."""
+
+    def __init__(self, offsets: dict[tuple[int, int], float], raises: tuple[tuple[int, int], ...] = ()) -> None:
+        self.offsets, self.raises, self.shapes = offsets, raises, []
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        self.shapes.append(x.shape)
+        if (x.shape[0], x.shape[-1]) in self.raises:
+            raise RuntimeError("shape guard failed")
+        return np.full((x.shape[0], 2), self.offsets.get((x.shape[0], x.shape[-1]), 0.0), dtype=np.float32)
+
+
+def zero_logits(x: torch.Tensor) -> torch.Tensor:
+    return torch.zeros(x.shape[0], 2)
+
+
+def check_with(monkeypatch: pytest.MonkeyPatch, runner: StandInExport, tolerance: float = 0.25) -> dict[str, float]:
+    monkeypatch.setattr(sys.modules["ecgformer.export.bundle"], "load_runner", lambda path, fmt: runner)
+    return check_parity(zero_logits, Path("model.onnx"), "onnx", np.zeros((3, 2, 200), dtype=np.float32),
+                        (200, 151, 150), tolerance)
+
+
+def test_check_parity_runs_every_length_and_the_first_record_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch at each length, then the first record alone at the first length; a length's figure is the larger
+    of its runs, and a difference equal to the tolerance passes."""
+    runner = StandInExport({(3, 200): 0.125, (1, 200): 0.0625, (3, 151): 0.25})
+    assert check_with(monkeypatch, runner) == {"200": 0.125, "151": 0.25, "150": 0.0}
+    assert runner.shapes == [(3, 2, 200), (3, 2, 151), (3, 2, 150), (1, 2, 200)]
+    runner = StandInExport({(3, 200): 0.0625, (1, 200): 0.125})
+    assert check_with(monkeypatch, runner)["200"] == 0.125
+
+
+@pytest.mark.parametrize(("runner", "message"), [
+    (StandInExport({(3, 151): 0.5}), "onnx export differs from the eager model: max abs logit difference per length "
+                                     "{'200': 0.0, '151': 0.5, '150': 0.0} exceeds 0.25"),
+    (StandInExport({(1, 200): float("nan")}), "onnx export differs from the eager model: max abs logit difference "
+                                              "per length {'200': inf, '151': 0.0, '150': 0.0} exceeds 0.25"),
+    (StandInExport({}, raises=((1, 200),)), "onnx export fails on 1 x 200 inputs (figures so far: {'200': 0.0, "
+                                           "'151': 0.0, '150': 0.0}): RuntimeError: shape guard failed")])
+def test_check_parity_failures_word_for_word(monkeypatch: pytest.MonkeyPatch, runner: StandInExport,
+                                             message: str) -> None:
+    """Over the tolerance, NaN (counted as infinite, never as a pass) and a runner error are ParityErrors."""
+    with pytest.raises(ParityError, match=f"^{re.escape(message)}$"):
+        check_with(monkeypatch, runner)
 
 
 @pytest.fixture(scope="module")

@@ -108,6 +108,8 @@ SHARDS: tuple[Shard, ...] = (
           ("tests/test_export.py::test_parity_batch_is_the_first_window_of_each_record_and_names_them",
            "tests/test_export.py::test_parity_inputs_come_from_the_root_given_else_are_synthetic",
            "tests/test_export.py::test_parity_lengths_by_hand",
+           "tests/test_export.py::test_check_parity_runs_every_length_and_the_first_record_alone",
+           "tests/test_export.py::test_check_parity_failures_word_for_word",
            "tests/test_export.py::test_failed_export_leaves_no_half_bundle",
            "tests/test_export.py::test_every_preset_exports_onnx_within_tolerance[xresnet1d50]",
            "tests/test_export.py::test_every_preset_exports_an_exported_program_within_tolerance[xresnet1d50]"),
