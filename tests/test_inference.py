@@ -202,6 +202,26 @@ def test_bad_inputs_get_their_status_and_the_batch_goes_on(bundle, dataset_dir, 
         assert (p.status == "ok") == bool(p.probabilities)
 
 
+@pytest.mark.parametrize(("outcome", "status"), [
+    (RuntimeError("onnxruntime: out of memory\nat node 12"), "failed: RuntimeError: onnxruntime: out of memory"),
+    (np.full((1, len(CLASSES)), np.nan), "failed: the model returned non-finite outputs")])
+def test_a_failing_model_becomes_the_records_status(bundle, monkeypatch, outcome, status) -> None:
+    """A model that raises or returns NaN gives the record a failed status (first line of the error), no
+    probabilities and no labels; a signal without a name is called "array"."""
+    predictor = Predictor(bundle[0])
+
+    def logits(windows: np.ndarray) -> np.ndarray:
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(predictor, "logits", logits)
+    signal = (np.cumsum(np.random.default_rng(1).standard_normal((12, 2000)), axis=1) * 0.01).astype(np.float32)
+    got = predictor.predict_signal(signal, 250.0, STANDARD_LEADS, "r7")
+    assert (got.record, got.status, got.probabilities, got.labels) == ("r7", status, {}, [])
+    assert predictor.predict_signal(signal, 250.0, STANDARD_LEADS).record == "array"
+
+
 def padded_header(header: str, size: int) -> str:
     """``header`` followed by ``#`` comment lines up to exactly ``size`` bytes."""
     missing = size - len(header.encode())
