@@ -132,9 +132,8 @@ class MITBIH(WfdbReader):
                              meta={"split": "DS1" if record_id in DS1 else "DS2" if record_id in DS2
                                    else "paced" if record_id in PACED else ""})
             try:
-                header = read_header(header_path, record_id)
-                # a header may leave the length out (valid WFDB): the data file then gives it
-                n_samples = header.n_samples if header.n_samples is not None else check_data_files(header, record_id)
+                # the header's sample count, or (valid WFDB: a header may leave it out) the data file's
+                n_samples = check_data_files(read_header(header_path))
                 ann = read_annotations(header_path, n_samples, record_id)
             except RecordError as exc:
                 cand.problem = exc.problem
