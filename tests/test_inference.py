@@ -84,7 +84,23 @@ def test_bundle_spec_reorders_resamples_and_cuts_windows_by_hand() -> None:
     assert SPEC.labels(np.array([0.5, 0.399, 0.61])) == ["A", "C"]
     assert SPEC.labels(np.array([0.2, 0.3, 0.1])) == []
     for spec in (dataclasses.replace(SPEC, task_type="singlelabel"), dataclasses.replace(SPEC, threshold_values=None)):
-        assert spec.labels(np.array([0.2, 0.45, 0.35])) == ["B"]
+        assert spec.labels(np.array([0.2, 0.3, 0.5])) == ["C"]  # the thresholds would give no label
+    reordering = dataclasses.replace(SPEC, preprocess=Preprocess(leads=("II", "I")))  # rows named by lead_names
+    np.testing.assert_array_equal(reordering.windows(WALK[:2, :400]),
+                                  np.stack([WALK[[1, 0], s:s + 200] for s in (0, 100, 200)]))
+
+
+def test_bundle_spec_probabilities_in_float64_without_overflow() -> None:
+    """Sigmoid and softmax in float64 (to 1e-12 of the math module on float32 logits), the softmax shifted per
+    window: logits of 400 do not overflow, and a window far below another keeps its own probabilities."""
+    logits = np.array([[0.1, -3.7, 2.2]], dtype=np.float32)
+    expected = [1 / (1 + math.exp(-float(v))) for v in logits[0]]
+    np.testing.assert_allclose(SPEC.probabilities(logits), expected, rtol=1e-12, atol=0)
+    single = dataclasses.replace(SPEC, task_type="singlelabel")
+    windows = np.array([[400.0, 399.0, 0.0], [-1000.0, -1001.0, -1000.0]])
+    first = np.exp([0.0, -1.0, -400.0]) / np.exp([0.0, -1.0, -400.0]).sum()
+    second = np.exp([0.0, -1.0, 0.0]) / np.exp([0.0, -1.0, 0.0]).sum()
+    np.testing.assert_allclose(single.probabilities(windows), (first + second) / 2, rtol=1e-12)
 
 
 @pytest.fixture(scope="module")
