@@ -4,7 +4,6 @@ folds and skip reasons on hand-made records."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import locale
 from collections import Counter
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from record_folds import sha256_fold
 
 from ecgformer.data import CinC2017, Skipped
 
@@ -64,11 +64,6 @@ def write_tiny_cinc2017(root: Path, reference: str, headers: tuple[str, ...]) ->
     for name in headers:
         (folder / f"{name}.dat").write_bytes(np.arange(30, dtype="<i2").tobytes())
         (folder / f"{name}.hea").write_text(f"{name} 1 300 30\n{name}.dat 16 1000/mV 16 0 0 0 0 ECG\n")
-
-
-def sha256_fold(record_id: str) -> int:
-    """The documented fold of a record id: first 8 bytes of its sha256, little-endian, modulo 10, plus 1."""
-    return int.from_bytes(hashlib.sha256(record_id.encode()).digest()[:8], "little") % 10 + 1
 
 
 def test_scan_keeps_labelled_records_and_reports_each_bad_row(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections import Counter
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from record_folds import sha256_fold
 
 from ecgformer.data import LUDB, STANDARD_LEADS, DataError, RecordError, Skipped
 from ecgformer.data.ludb import ludb_statements
@@ -154,5 +154,5 @@ def test_record_without_header_is_skipped_and_the_rest_kept(root: Path, tmp_path
 def test_folds_are_the_sha256_of_the_record_id(root: Path) -> None:
     """Record ``r`` is in fold 1 + (first 8 bytes of sha256(r), little-endian) mod 10."""
     reader = LUDB(root, task="all")
-    expected = [1 + int.from_bytes(hashlib.sha256(r.encode()).digest()[:8], "little") % 10 for r in reader.record_ids]
+    expected = [sha256_fold(r) for r in reader.record_ids]
     assert reader.folds.tolist() == expected

@@ -3,7 +3,6 @@ annotation parsing, record listing and named splits on hand-made records; Labell
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import wfdb
+from record_folds import sha256_fold
 
 from ecgformer.data import MITBIH, EmptySplitError, LabelledSource, RecordError, Skipped
 from ecgformer.data.labels import hash_fold, multi_hot
@@ -130,11 +130,6 @@ def write_record(folder: Path, record_id: str, annotations: Sequence[tuple[int, 
     (folder / f"{record_id}.hea").write_text("\n".join(lines) + "\n")
     if annotations is not None:
         write_atr(folder / f"{record_id}.atr", annotations)
-
-
-def sha256_fold(record_id: str, n_folds: int = 10) -> int:
-    """The documented fold of a record id: first 8 bytes of its sha256, little-endian, modulo n_folds, plus 1."""
-    return int.from_bytes(hashlib.sha256(record_id.encode()).digest()[:8], "little") % n_folds + 1
 
 
 # Every hand-made record: normal rhythm from sample 0, two normal beats and a PVC, in 200 samples.
